@@ -1,0 +1,28 @@
+// The collector contract: where records come from. A collector pushes *batches* into a sink
+// and awaits the sink's promise before reading more: that await is the backpressure. File and
+// tail collectors block on it; live capture cannot, so it counts what it had to drop.
+
+import type { Counters } from '../agent/metrics.js';
+import type { VigilRecord } from './record.js';
+
+/** Takes one batch; resolves when the batch has been processed (or durably queued). */
+export type RecordSink = (batch: VigilRecord[]) => Promise<void>;
+
+export interface Collector {
+  /** Name used in counters, logs and checkpoints (`zeek`, `pcap:eth0`, ...). */
+  readonly name: string;
+  readonly counters: Counters;
+  /**
+   * Starts reading and resolves when the input is exhausted (file mode) or when `signal`
+   * aborts (tail/live mode). Rejects only for errors that make going on impossible; bad input
+   * is reported, counted and skipped.
+   */
+  start(sink: RecordSink, signal: AbortSignal): Promise<void>;
+  /** Asks the collector to stop; resolves when in-flight work is done. */
+  stop(): Promise<void>;
+  /**
+   * Persists the position up to which every record has been accepted by the sink, so that a
+   * restart resumes with no record lost and none read twice.
+   */
+  checkpoint(): Promise<void>;
+}
