@@ -100,7 +100,10 @@ export class StateStore implements CheckpointStore {
         );
       }
       if (/locked|busy/i.test(msg)) {
-        throw new StateError(file, `state database is locked by another process (${msg}); is another vigil running with this state file?`);
+        throw new StateError(
+          file,
+          `state database is locked by another process (${msg}); is another vigil running with this state file?`,
+        );
       }
       throw new StateError(file, msg);
     }

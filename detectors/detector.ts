@@ -2,8 +2,8 @@
 // the records' time: `flush(eventTime)` tells the detector how far event time has advanced,
 // and it returns the findings for every window that is now complete.
 
-import type { VigilRecord } from '../collectors/record.js';
 import type { Counters } from '../agent/metrics.js';
+import type { VigilRecord } from '../collectors/record.js';
 
 /** The entity a finding is about. */
 export interface FindingEntity {
@@ -70,5 +70,5 @@ export function severityFor(score: number): Severity {
 /** Clamps to [0,1]; a NaN becomes 0 so that a broken statistic never raises an alert. */
 export function clamp01(x: number): number {
   if (!(x > 0)) return 0;
-  return x > 1 ? 1 : x;
+  return Math.min(x, 1);
 }

@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+// The `vigil` command: one executable with a subcommand per job (DESIGN §6). Exit codes: 0 done,
+// 1 failed while running, 2 bad usage or bad input (with a one-line reason on stderr).
+
+import fs from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { readZeekFiles } from '../collectors/zeek/read.js';
+import { ConfigError, formatProblem, loadConfigFile, type ResolvedConfig, resolveConfig } from './config.js';
+import { runDemo } from './demo/run.js';
+import { findingRow, findingToJson, formatTable, TABLE_HEADER } from './findingformat.js';
+import { JsonLinesWriter, ZeekTsvWriter } from './flowformat.js';
+import { expandInputs, InputError } from './inputs.js';
+import { formatIssue, IssueLog } from './issues.js';
+import { MetricsRegistry } from './metrics.js';
+import { runReplay } from './replay.js';
+import { StateError } from './state.js';
+import { packageInfo } from './version.js';
+
+/** Bad usage or input: printed as one line, exit code 2. */
+class UsageError extends Error {}
+
+const SHOWN_ISSUES = 20;
+
+function makeIssueLog(): IssueLog {
+  const log: IssueLog = new IssueLog(SHOWN_ISSUES, (issue) => {
+    if (log.total <= SHOWN_ISSUES) process.stderr.write(`vigil: warning: ${formatIssue(issue)}\n`);
+  });
+  return log;
+}
+
+function reportIssues(log: IssueLog): void {
+  if (log.total > SHOWN_ISSUES) {
+    process.stderr.write(
+      `vigil: warning: ${log.total} input problems in all; the first ${SHOWN_ISSUES} are shown above\n`,
+    );
+  }
+}
+
+function loadConfig(file: string | undefined): ResolvedConfig {
+  return file ? loadConfigFile(file) : resolveConfig({});
+}
+
+export function buildProgram(): Command {
+  const program = new Command('vigil')
+    .description('Edge network sensor: flows, baselines and explained anomaly summaries')
+    .version(packageInfo().version, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) });
+
+  program
+    .command('replay')
+    .description('run the full pipeline offline in event time over the inputs and print the findings')
+    .argument('<inputs...>', 'Zeek conn.log files (TSV or JSON, plain or gzip), directories of them, or - for stdin')
+    .option('-c, --config <file>', 'agent configuration (YAML); built-in defaults when omitted')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['jsonl', 'table']).default('table'))
+    .option('--stats', 'print the counters of every component to stderr at the end')
+    .action(async (inputs: string[], opts: { config?: string; format: 'jsonl' | 'table'; stats?: boolean }) => {
+      const resolved = loadConfig(opts.config);
+      const issues = makeIssueLog();
+      const rows: string[][] = [];
+      const result = await runReplay({
+        inputs,
+        resolved,
+        onIssue: issues.report,
+        onFindings: (findings) => {
+          for (const f of findings) {
+            if (opts.format === 'jsonl') process.stdout.write(`${findingToJson(f)}\n`);
+            else rows.push(findingRow(f));
+          }
+        },
+      });
+      if (opts.format === 'table') {
+        process.stdout.write(rows.length > 0 ? `${formatTable(TABLE_HEADER, rows)}\n` : 'no findings\n');
+      }
+      reportIssues(issues);
+      process.stderr.write(
+        `vigil: ${result.records} records from ${result.files.length} file(s), ${result.findings} finding(s), ${issues.total} input problem(s)\n`,
+      );
+      if (opts.stats) process.stderr.write(`${JSON.stringify(result.metrics.snapshot(), null, 2)}\n`);
+    });
+
+  program
+    .command('flows')
+    .description('print flows from any flow source as a Zeek conn.log (TSV with header) or JSON lines')
+    .argument('<inputs...>', 'Zeek conn.log files (TSV or JSON, plain or gzip), directories of them, or - for stdin')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['zeek', 'jsonl']).default('zeek'))
+    .action(async (inputs: string[], opts: { format: 'zeek' | 'jsonl' }) => {
+      const files = expandInputs(inputs);
+      const issues = makeIssueLog();
+      const metrics = new MetricsRegistry();
+      const writer = opts.format === 'zeek' ? new ZeekTsvWriter(process.stdout) : new JsonLinesWriter(process.stdout);
+      await writer.begin?.();
+      await readZeekFiles(files, { counters: metrics.counters('zeek'), onIssue: issues.report }, async (batch) => {
+        await writer.write(batch);
+      });
+      await writer.end();
+      reportIssues(issues);
+    });
+
+  program
+    .command('validate')
+    .description('check a configuration file and print every problem with its path')
+    .requiredOption('-c, --config <file>', 'agent configuration (YAML)')
+    .action((opts: { config: string }) => {
+      const resolved = loadConfigFile(opts.config);
+      const segments = [...resolved.segmentDetectors.keys()].sort();
+      process.stdout.write(`${opts.config}: ok (segments: ${segments.join(', ')})\n`);
+    });
+
+  program
+    .command('demo')
+    .description('replay the bundled sample network through the pipeline and show the findings')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['jsonl', 'table']).default('table'))
+    .action(async (opts: { format: 'jsonl' | 'table' }) => {
+      await runDemo({ format: opts.format, out: process.stdout, err: process.stderr });
+    });
+
+  program
+    .command('bench')
+    .description('run benchmarks against reference tools in the same run and print the table')
+    .argument('[suite]', 'which benchmark: zeek', 'zeek')
+    .option('--lines <n>', 'lines in the generated conn.log (zeek suite)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1000) throw new UsageError(`--lines must be a whole number >= 1000, got "${v}"`);
+      return n;
+    })
+    .action(async (suite: string, opts: { lines?: number }) => {
+      const { runBenchSuite } = await import('../bench/index.js');
+      await runBenchSuite(suite, { lines: opts.lines, out: process.stdout });
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed its message (help, version, or a usage error).
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof ConfigError) {
+      for (const p of err.problems) process.stderr.write(`${err.file}: ${formatProblem(p)}\n`);
+      process.stderr.write(`vigil: ${err.file}: ${err.problems.length} problem(s) in the configuration\n`);
+      return 2;
+    }
+    if (err instanceof UsageError || err instanceof InputError || err instanceof StateError) {
+      process.stderr.write(`vigil: ${err.message}\n`);
+      return 2;
+    }
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 0; // output closed early (| head)
+    process.stderr.write(`vigil: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+const invokedDirectly =
+  process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(new URL(import.meta.url).pathname);
+if (invokedDirectly) {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+  });
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,332 @@
+// The sensor's configuration: one YAML file validated against a schema composed from each
+// component's own schema (declared next to its code), with per-segment detector overrides
+// merged over the defaults. Every problem is reported with its path (and YAML line).
+
+import fs from 'node:fs';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { zeekCollectorConfigSchema } from '../collectors/zeek/config.js';
+import { baselineConfigSchema } from '../detectors/baseline/config.js';
+import { DEFAULT_LOCAL_NETS, parseCidr } from './netaddr.js';
+
+const cidrList = z.array(z.string()).superRefine((list, ctx) => {
+  list.forEach((text, i) => {
+    try {
+      parseCidr(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: [i], message: (err as Error).message });
+    }
+  });
+});
+
+export const detectorsConfigSchema = z
+  .strictObject({
+    baseline: baselineConfigSchema.prefault({}),
+  })
+  .describe('Detector tunables; each may be overridden per segment.');
+
+/** Settings of the volume detector that cannot differ between segments (they shape its state). */
+const SENSOR_WIDE_KEYS: Record<string, readonly string[]> = {
+  baseline: ['bucketSeconds', 'historyBuckets', 'maxEntities', 'latenessSeconds'],
+};
+
+const segmentSchema = z.strictObject({
+  cidrs: cidrList.default([]).describe('Address ranges that belong to this segment.'),
+  vlans: z
+    .array(z.number().int().min(0).max(4095))
+    .default([])
+    .describe('802.1Q VLAN ids that belong to this segment (matched when a record carries a VLAN).'),
+  detectors: z
+    .record(z.string(), z.unknown())
+    .default({})
+    .describe('Overrides of the `detectors` section for this segment; anything not set is inherited.'),
+});
+
+export const agentConfigSchema = z.strictObject({
+  sensor: z
+    .strictObject({
+      site: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, - or _ (it is an MQTT topic level)')
+        .default('local')
+        .describe('Site name (an MQTT topic level).'),
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, - or _ (it is an MQTT topic level)')
+        .default('sensor')
+        .describe('This sensor’s name, unique within its site.'),
+    })
+    .prefault({}),
+  state: z
+    .strictObject({
+      path: z
+        .string()
+        .default(':memory:')
+        .describe('SQLite file for checkpoints and detector state (`:memory:` keeps nothing across restarts).'),
+      snapshotIntervalSeconds: z
+        .number()
+        .gt(0)
+        .default(60)
+        .describe('How often (wall time) detector state and collector checkpoints are written together.'),
+    })
+    .prefault({}),
+  localNets: cidrList
+    .default([...DEFAULT_LOCAL_NETS])
+    .describe('Networks whose hosts are local (internal). Zeek’s local_orig/local_resp take precedence when present.'),
+  collectors: z
+    .strictObject({
+      zeek: zeekCollectorConfigSchema.optional().describe('Zeek log input (files, tailing, archive backfill).'),
+    })
+    .prefault({}),
+  detectors: detectorsConfigSchema.prefault({}),
+  segments: z
+    .record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'segment names must be letters, digits, - or _'), segmentSchema)
+    .default({})
+    .describe('Named network segments; hosts outside all of them are in segment `default`.'),
+  pipeline: z
+    .strictObject({
+      batchSize: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_000_000)
+        .default(4096)
+        .describe('Records per batch handed to the detectors.'),
+    })
+    .prefault({}),
+});
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+export type DetectorsConfig = z.infer<typeof detectorsConfigSchema>;
+
+export interface ConfigProblem {
+  /** Dotted path of the offending key (`detectors.baseline.zThreshold`), or `` for the file. */
+  path: string;
+  /** 1-based line in the YAML file, when known. */
+  line?: number;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    super(`${file}: ${problems.map(formatProblem).join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const where = p.line !== undefined ? `line ${p.line}: ` : '';
+  return `${where}${p.path || '(file)'}: ${p.message}`;
+}
+
+/** The effective configuration: validated, with each segment’s detector settings resolved. */
+export interface ResolvedConfig {
+  config: AgentConfig;
+  /** Segment name → merged detector configuration; always has `default`. */
+  segmentDetectors: Map<string, DetectorsConfig>;
+}
+
+/** Reads and validates a YAML file. Throws ConfigError listing every problem. */
+export function loadConfigFile(file: string): ResolvedConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [
+      { path: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` },
+    ]);
+  }
+  return parseConfigText(text, file);
+}
+
+export function parseConfigText(text: string, file = '<config>'): ResolvedConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({
+        path: '',
+        line: e.linePos?.[0]?.line,
+        message: `YAML syntax: ${e.message.split('\n')[0]}`,
+      })),
+    );
+  }
+  const raw = doc.toJS() ?? {};
+  const lineOf = (path: (string | number)[]): number | undefined => {
+    // Point at the deepest node that exists on the path (an unknown key's parent, say).
+    for (let n = path.length; n >= 0; n--) {
+      const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      const pair = n > 0 ? findKeyNode(doc, path.slice(0, n)) : undefined;
+      const offset = pair ?? node?.range?.[0];
+      if (offset !== undefined) return lineCounter.linePos(offset).line;
+    }
+    return undefined;
+  };
+  return resolveConfig(raw, file, lineOf);
+}
+
+/** Validates an already-parsed object (for configuration pushed over MQTT, or tests). */
+export function resolveConfig(
+  raw: unknown,
+  file = '<config>',
+  lineOf: (path: (string | number)[]) => number | undefined = () => undefined,
+): ResolvedConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(file, [{ path: '', message: 'must be a mapping of settings (key: value)' }]);
+  }
+  const problems: ConfigProblem[] = [];
+  const parsed = agentConfigSchema.safeParse(raw);
+  if (!parsed.success) problems.push(...zodProblems(parsed.error.issues, [], lineOf));
+  const segmentDetectors = new Map<string, DetectorsConfig>();
+  const rawObj = raw as Record<string, unknown>;
+  const baseDetectors = isObject(rawObj.detectors) ? rawObj.detectors : {};
+  const rawSegments = isObject(rawObj.segments) ? rawObj.segments : {};
+  for (const [name, seg] of Object.entries(rawSegments)) {
+    if (name === 'default') {
+      problems.push({
+        path: 'segments.default',
+        line: lineOf(['segments', name]),
+        message: '`default` is implicit: set its values under the top-level `detectors`',
+      });
+      continue;
+    }
+    const overrides = isObject(seg) && isObject(seg.detectors) ? seg.detectors : {};
+    for (const [detector, keys] of Object.entries(SENSOR_WIDE_KEYS)) {
+      const o = overrides[detector];
+      if (!isObject(o)) continue;
+      for (const key of keys) {
+        if (key in o) {
+          const path = ['segments', name, 'detectors', detector, key];
+          problems.push({
+            path: path.join('.'),
+            line: lineOf(path),
+            message: 'is sensor-wide and cannot be set per segment',
+          });
+        }
+      }
+    }
+    const merged = detectorsConfigSchema.safeParse(deepMerge(baseDetectors, overrides));
+    if (merged.success) {
+      segmentDetectors.set(name, merged.data);
+    } else {
+      // Report only what the override itself introduced; base problems are reported above.
+      const own: z.core.$ZodIssue[] = [];
+      for (const issue of merged.error.issues) {
+        const at = issue.path as (string | number)[];
+        if (issue.code === 'unrecognized_keys') {
+          const keys = issue.keys.filter((k) => overrideHas(overrides, [...at, k]));
+          if (keys.length > 0) own.push({ ...issue, keys });
+        } else if (overrideHas(overrides, at)) own.push(issue);
+      }
+      problems.push(...zodProblems(own, ['segments', name, 'detectors'], lineOf));
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(file, dedupe(problems));
+  segmentDetectors.set('default', parsed.data.detectors);
+  return { config: parsed.data, segmentDetectors };
+}
+
+function zodProblems(
+  issues: readonly z.core.$ZodIssue[],
+  prefix: (string | number)[],
+  lineOf: (path: (string | number)[]) => number | undefined,
+): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const issue of issues) {
+    const base = [...prefix, ...(issue.path as (string | number)[])];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const path = [...base, key];
+        out.push({
+          path: path.join('.'),
+          line: lineOf(path),
+          message: 'unknown key (see the configuration reference in README.md)',
+        });
+      }
+      continue;
+    }
+    out.push({ path: base.join('.'), line: lineOf(base), message: describeIssue(issue) });
+  }
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'too_small': {
+      const min = Number(issue.minimum);
+      if (issue.origin === 'array' || issue.origin === 'string')
+        return `must have at least ${min} ${issue.origin === 'array' ? 'entries' : 'characters'}`;
+      return `must be ${issue.inclusive ? '>=' : '>'} ${min}`;
+    }
+    case 'too_big': {
+      const max = Number(issue.maximum);
+      if (issue.origin === 'array' || issue.origin === 'string')
+        return `must have at most ${max} ${issue.origin === 'array' ? 'entries' : 'characters'}`;
+      return `must be ${issue.inclusive ? '<=' : '<'} ${max}`;
+    }
+    case 'invalid_type':
+      if (issue.expected === 'int') return 'must be a whole number';
+      return `must be ${article(issue.expected)}${'input' in issue && issue.input === undefined ? ' (missing)' : ''}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'invalid_format':
+      return issue.message ?? 'has the wrong format';
+    default:
+      return issue.message;
+  }
+}
+
+function article(expected: string): string {
+  if (expected === 'object' || expected === 'record') return 'a mapping (key: value)';
+  if (expected === 'array') return 'a list';
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+function findKeyNode(doc: ReturnType<typeof parseDocument>, path: (string | number)[]): number | undefined {
+  const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
+  const items = (parent as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] } | null)?.items;
+  if (!items) return undefined;
+  const last = path[path.length - 1];
+  if (typeof last === 'number') {
+    const item = items[last] as { range?: [number, number, number] } | undefined;
+    return item?.range?.[0];
+  }
+  for (const item of items) if (item.key?.value === last) return item.key.range?.[0];
+  return undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Objects merge key by key; anything else (lists included) in `over` replaces `base`. */
+export function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isObject(base) || !isObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+/** True when the override itself sets the value at `path`. */
+function overrideHas(obj: unknown, path: (string | number)[]): boolean {
+  let cur: unknown = obj;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object' || !(key in cur)) return false;
+    cur = (cur as Record<string | number, unknown>)[key];
+  }
+  return true;
+}
+
+function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.path}|${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
