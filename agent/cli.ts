@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { readZeekFiles } from '../collectors/zeek/read.js';
 import { ConfigError, formatProblem, loadConfigFile, type ResolvedConfig, resolveConfig } from './config.js';
+import { Agent } from './daemon.js';
 import { runDemo } from './demo/run.js';
 import { findingRow, findingToJson, formatTable, TABLE_HEADER } from './findingformat.js';
 import { JsonLinesWriter, ZeekTsvWriter } from './flowformat.js';
@@ -45,7 +46,36 @@ export function buildProgram(): Command {
     .description('Edge network sensor: flows, baselines and explained anomaly summaries')
     .version(packageInfo().version, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: (str, write) => write(str) });
+    .configureOutput({ outputError: (str, write) => write(str) })
+    .exitOverride();
+
+  program
+    .command('agent')
+    .description('run the sensor: collectors → detectors, state in SQLite, findings as JSON lines')
+    .requiredOption('-c, --config <file>', 'agent configuration (YAML)')
+    .option('-o, --findings <file>', 'append findings to this file instead of stdout')
+    .action(async (opts: { config: string; findings?: string }) => {
+      const resolved = loadConfigFile(opts.config);
+      const issues = makeIssueLog();
+      const out = opts.findings ? fs.createWriteStream(opts.findings, { flags: 'a' }) : process.stdout;
+      const agent = new Agent({
+        resolved,
+        findingsOut: out,
+        onIssue: issues.report,
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+      const stop = () => void agent.stop();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      try {
+        await agent.run();
+      } finally {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        if (out !== process.stdout) await new Promise<void>((resolve) => out.end(resolve));
+      }
+      reportIssues(issues);
+    });
 
   program
     .command('replay')
@@ -89,7 +119,6 @@ export function buildProgram(): Command {
       const issues = makeIssueLog();
       const metrics = new MetricsRegistry();
       const writer = opts.format === 'zeek' ? new ZeekTsvWriter(process.stdout) : new JsonLinesWriter(process.stdout);
-      await writer.begin?.();
       await readZeekFiles(files, { counters: metrics.counters('zeek'), onIssue: issues.report }, async (batch) => {
         await writer.write(batch);
       });
@@ -134,7 +163,6 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
     return 0;

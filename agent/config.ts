@@ -150,7 +150,7 @@ export function parseConfigText(text: string, file = '<config>'): ResolvedConfig
       file,
       doc.errors.map((e) => ({
         path: '',
-        line: e.linePos?.[0]?.line,
+        line: lineCounter.linePos(e.pos[0]).line,
         message: `YAML syntax: ${e.message.split('\n')[0]}`,
       })),
     );

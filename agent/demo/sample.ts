@@ -9,14 +9,14 @@ export const DEMO_DAYS = 28;
 /** What was planted, so the demo can say what to expect and tests can check it was found. */
 export const DEMO_PLANTED = [
   {
-    host: '192.168.10.23',
-    day: '2026-10-27',
-    what: 'workstation uploads ~1.6 GB to one external server over HTTPS in the evening (exfiltration)',
-  },
-  {
     host: '10.20.0.10',
     day: '2026-10-22',
     what: 'mail relay opens ~3,000 SMTP connections to hundreds of outside servers (spam run)',
+  },
+  {
+    host: '192.168.10.23',
+    day: '2026-10-27',
+    what: 'workstation uploads ~1.6 GB to one external server over HTTPS in the evening (exfiltration)',
   },
 ] as const;
 

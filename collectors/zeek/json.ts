@@ -1,0 +1,602 @@
+// Reads one line of Zeek's JSON log output (`{"ts":…,"id.orig_h":…}`) into FlowValues straight
+// from bytes: a strict JSON scanner specialised for flat objects, no JSON.parse on the hot path.
+
+import {
+  ByteScanner,
+  CONN_FIELD_KINDS,
+  EMPTY_SET,
+  FNV_OFFSET,
+  FNV_PRIME,
+  type FlowValues,
+  K_CONN_STATE,
+  K_DURATION,
+  K_HISTORY,
+  K_INNER_VLAN,
+  K_LOCAL_ORIG,
+  K_LOCAL_RESP,
+  K_ORIG_H,
+  K_ORIG_P,
+  K_PROTO,
+  K_RESP_H,
+  K_RESP_P,
+  K_SERVICE,
+  K_SKIP,
+  K_TS,
+  K_TUNNEL_PARENTS,
+  K_UID,
+  K_VLAN,
+  KIND_NAMES,
+  latin1,
+  type StringCache,
+  setCount,
+  showBytes,
+  slowDecimal,
+  utf8,
+} from './tsv.js';
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+const MAX_DEPTH = 64;
+const KEY_TABLE_BITS = 8;
+/** Keys the table learns beyond conn.log's own (`_path`, `community_id`, ...), at most. */
+const MAX_LEARNED_KEYS = 96;
+/** Member positions whose key is predicted from the previous line. */
+const PREDICTED = 64;
+
+/** Below this a JSON `ts` is seconds; above it, milliseconds (Zeek's JSON::TS_MILLIS). */
+const MILLIS_THRESHOLD = 1e11;
+
+export class JsonRowReader extends ByteScanner {
+  /** Set when read() returns false: the field (if known) and what was wrong. */
+  errorField: string | undefined;
+  errorMessage = '';
+
+  private readonly keyNames: string[];
+  private readonly keyBytes: Uint8Array[];
+  private readonly keyKinds: Uint8Array;
+  private readonly keyMask = (1 << KEY_TABLE_BITS) - 1;
+  private learned = 0;
+  /**
+   * Key slot seen at each member position of the previous line. Zeek writes the keys of a log
+   * in one order, so checking the bytes against the predicted key replaces hashing and lookup.
+   */
+  private readonly expected = new Int16Array(PREDICTED).fill(-1);
+
+  constructor(private readonly cache: StringCache) {
+    super();
+    this.keyNames = new Array<string>(1 << KEY_TABLE_BITS).fill('');
+    this.keyBytes = new Array<Uint8Array>(1 << KEY_TABLE_BITS).fill(new Uint8Array(0));
+    this.keyKinds = new Uint8Array(1 << KEY_TABLE_BITS);
+    for (const [name, kind] of CONN_FIELD_KINDS) this.addKey(name, kind);
+  }
+
+  read(buf: Buffer, start: number, end: number, v: FlowValues): boolean {
+    this.errorField = undefined;
+    let p = skipWs(buf, start, end);
+    if (p >= end || buf[p] !== 123) return this.fail(buf, start, p, end, 'expected a JSON object');
+    p = skipWs(buf, p + 1, end);
+    let mask = 0;
+    if (p < end && buf[p] === 125) {
+      p++;
+    } else {
+      for (let member = 0; ; member++) {
+        if (p >= end || buf[p] !== QUOTE) return this.fail(buf, start, p, end, 'expected a field name');
+        const keyStart = p + 1;
+        let slot = member < PREDICTED ? this.expected[member] : -1;
+        let q: number;
+        if (slot >= 0 && this.keyAt(slot, buf, keyStart, end)) {
+          q = keyStart + this.keyBytes[slot].length;
+        } else {
+          q = this.scanKey(buf, keyStart, end);
+          if (q < 0) return this.fail(buf, start, end, end, 'unterminated field name');
+          slot = this.pos;
+          if (member < PREDICTED) this.expected[member] = slot;
+        }
+        const kind = slot >= 0 ? this.keyKinds[slot] : K_SKIP;
+        p = skipWs(buf, q + 1, end);
+        if (p >= end || buf[p] !== 58) return this.fail(buf, start, p, end, "expected ':'");
+        p = skipWs(buf, p + 1, end);
+        if (p >= end) return this.fail(buf, start, p, end, 'expected a value');
+        if (kind === K_SKIP) {
+          p = this.skipValue(buf, p, end, 0);
+          if (p < 0) return this.fail(buf, start, -p - 1, end, 'invalid value');
+        } else if (buf[p] === 110) {
+          // null: Zeek leaves unset fields out, other writers spell them null.
+          if (!isLiteral(buf, p, end, 'null')) return this.fail(buf, start, p, end, 'invalid value');
+          p += 4;
+        } else {
+          if (!this.readField(kind, buf, p, end, v)) {
+            this.errorField = KIND_NAMES[kind];
+            return false;
+          }
+          p = this.pos;
+          mask |= 1 << kind;
+        }
+        p = skipWs(buf, p, end);
+        if (p < end && buf[p] === 44) {
+          p = skipWs(buf, p + 1, end);
+          continue;
+        }
+        if (p < end && buf[p] === 125) {
+          p++;
+          break;
+        }
+        return this.fail(buf, start, p, end, "expected ',' or '}'");
+      }
+    }
+    p = skipWs(buf, p, end);
+    if (p !== end) return this.fail(buf, start, p, end, 'unexpected text after the JSON object');
+    v.mask = mask;
+    return true;
+  }
+
+  private addKey(name: string, kind: number): number {
+    let h = FNV_OFFSET;
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), FNV_PRIME);
+    let slot = h & this.keyMask;
+    while (this.keyNames[slot] !== '') slot = (slot + 1) & this.keyMask;
+    this.keyNames[slot] = name;
+    this.keyBytes[slot] = Buffer.from(name, 'latin1');
+    this.keyKinds[slot] = kind;
+    return slot;
+  }
+
+  /** Whether the key at keyStart is the one in `slot` (its bytes, then the closing quote). */
+  private keyAt(slot: number, buf: Buffer, keyStart: number, end: number): boolean {
+    const key = this.keyBytes[slot];
+    const len = key.length;
+    if (keyStart + len >= end || buf[keyStart + len] !== QUOTE) return false;
+    for (let i = 0; i < len; i++) if (buf[keyStart + i] !== key[i]) return false;
+    return true;
+  }
+
+  /**
+   * Scans a key and looks it up; returns the position of its closing quote (or -1) and leaves
+   * its table slot in `pos` (-1 for a key that is neither known nor learnable).
+   */
+  private scanKey(buf: Buffer, keyStart: number, end: number): number {
+    let hash = FNV_OFFSET;
+    let q = keyStart;
+    let special = false;
+    while (q < end) {
+      const b = buf[q];
+      if (b === QUOTE) break;
+      if (b === BACKSLASH) {
+        special = true;
+        q++;
+      } else if (b >= 0x80 || b < 0x20) {
+        special = true;
+      }
+      hash = Math.imul(hash ^ b, FNV_PRIME);
+      q++;
+    }
+    if (q >= end) return -1;
+    if (special) {
+      // A key with escapes or non-ASCII bytes: decode it and look it up by name (slow, rare).
+      let name: string;
+      try {
+        name = JSON.parse(buf.toString('utf8', keyStart - 1, q + 1)) as string;
+      } catch {
+        name = '';
+      }
+      const kind = CONN_FIELD_KINDS.get(name);
+      this.pos = kind === undefined ? -1 : this.findKey(name);
+      return q;
+    }
+    const len = q - keyStart;
+    let slot = hash & this.keyMask;
+    for (;;) {
+      const name = this.keyNames[slot];
+      if (name === '') break;
+      if (name.length === len && this.keyAt(slot, buf, keyStart, end)) {
+        this.pos = slot;
+        return q;
+      }
+      slot = (slot + 1) & this.keyMask;
+    }
+    // An unknown key: remember it (bounded) so that it is predicted and skipped cheaply.
+    this.pos = this.learned < MAX_LEARNED_KEYS ? this.addKey(latin1(buf, keyStart, q), K_SKIP) : -1;
+    if (this.pos >= 0) this.learned++;
+    return q;
+  }
+
+  private findKey(name: string): number {
+    for (let slot = 0; slot < this.keyNames.length; slot++) if (this.keyNames[slot] === name) return slot;
+    return -1;
+  }
+
+  /** Reads the value of a known field at p into v; leaves the position after it in `pos`. */
+  private readField(kind: number, buf: Buffer, p: number, end: number, v: FlowValues): boolean {
+    const b0 = buf[p];
+    switch (kind) {
+      case K_TS: {
+        let t: number;
+        if (b0 === QUOTE) {
+          const close = this.scanString(buf, p, end);
+          if (close < 0) return this.failValue(buf, p, end, 'unterminated string');
+          t = parseIsoTime(buf, p + 1, close);
+          if (Number.isNaN(t)) t = this.scanDecimal(buf, p + 1, close) + (this.pos === close ? 0 : Number.NaN);
+          this.pos = close + 1;
+        } else {
+          t = this.number(buf, p, end);
+          // Integral values this large are milliseconds (JSON::TS_MILLIS).
+          if (t >= MILLIS_THRESHOLD && t < MILLIS_THRESHOLD * 1000 && Number.isInteger(t)) t /= 1000;
+        }
+        if (!(t >= 0 && t < MILLIS_THRESHOLD)) return this.failValue(buf, p, end, 'not a valid time');
+        v.ts = t;
+        return true;
+      }
+      case K_ORIG_H:
+      case K_RESP_H: {
+        if (b0 !== QUOTE) return this.failValue(buf, p, end, 'expected a string');
+        const s = this.address(buf, p, end);
+        if (s === undefined) return this.failValue(buf, p, end, 'invalid string');
+        if (kind === K_ORIG_H) v.orig_h = s;
+        else v.resp_h = s;
+        return true;
+      }
+      case K_UID:
+      case K_PROTO:
+      case K_SERVICE:
+      case K_CONN_STATE:
+      case K_HISTORY: {
+        if (b0 !== QUOTE) return this.failValue(buf, p, end, 'expected a string');
+        const s = this.string(buf, p, end, kind !== K_UID);
+        if (s === undefined) return this.failValue(buf, p, end, 'invalid string');
+        if (kind === K_UID) v.uid = s;
+        else if (kind === K_PROTO) v.proto = s;
+        else if (kind === K_SERVICE) v.service = s;
+        else if (kind === K_CONN_STATE) v.conn_state = s;
+        else v.history = s;
+        return true;
+      }
+      case K_ORIG_P:
+      case K_RESP_P: {
+        const port = this.integer(buf, p, end);
+        if (port < 0 || port > 65535) return this.failValue(buf, p, end, 'not a port number');
+        if (kind === K_ORIG_P) v.orig_p = port;
+        else v.resp_p = port;
+        return true;
+      }
+      case K_DURATION: {
+        const d = this.number(buf, p, end);
+        if (Number.isNaN(d)) return this.failValue(buf, p, end, 'not a time interval');
+        v.duration = d;
+        return true;
+      }
+      case K_LOCAL_ORIG:
+      case K_LOCAL_RESP: {
+        let value: boolean;
+        if (isLiteral(buf, p, end, 'true')) {
+          value = true;
+          this.pos = p + 4;
+        } else if (isLiteral(buf, p, end, 'false')) {
+          value = false;
+          this.pos = p + 5;
+        } else {
+          return this.failValue(buf, p, end, 'not a bool (true or false)');
+        }
+        if (kind === K_LOCAL_ORIG) v.local_orig = value;
+        else v.local_resp = value;
+        return true;
+      }
+      case K_TUNNEL_PARENTS:
+        return this.stringArray(buf, p, end, v);
+      case K_VLAN:
+      case K_INNER_VLAN: {
+        const negative = b0 === 45;
+        const id = this.integer(buf, negative ? p + 1 : p, end);
+        if (id < 0) return this.failValue(buf, p, end, 'not an integer');
+        if (kind === K_VLAN) v.vlan = negative ? -id : id;
+        else v.inner_vlan = negative ? -id : id;
+        return true;
+      }
+      default: {
+        // Every count-valued kind.
+        const count = this.integer(buf, p, end);
+        if (count < 0) return this.failValue(buf, p, end, 'not a count');
+        setCount(v, kind, count);
+        return true;
+      }
+    }
+  }
+
+  /** An unsigned JSON integer at p; -1 when the token is not one. */
+  private integer(buf: Buffer, p: number, end: number): number {
+    const n = this.scanUint(buf, p, end);
+    const stop = this.pos;
+    if (stop < end) {
+      const b = buf[stop];
+      if (b === 46 || b === 101 || b === 69 || b === 45 || b === 43) return -1;
+    }
+    return n;
+  }
+
+  /** A JSON number at p (exponents included); NaN when the token is not one. */
+  private number(buf: Buffer, p: number, end: number): number {
+    const x = this.scanDecimal(buf, p, end);
+    let q = this.pos;
+    if (q < end && (buf[q] === 101 || buf[q] === 69)) {
+      q++;
+      if (q < end && (buf[q] === 43 || buf[q] === 45)) q++;
+      const digits = q;
+      while (q < end && buf[q] >= 48 && buf[q] <= 57) q++;
+      this.pos = q;
+      return q === digits || Number.isNaN(x) ? Number.NaN : slowDecimal(buf, p, q);
+    }
+    return x;
+  }
+
+  /** The string whose opening quote is at p; undefined when it is not valid JSON. */
+  private string(buf: Buffer, p: number, end: number, intern: boolean): string | undefined {
+    const start = p + 1;
+    let hash = FNV_OFFSET;
+    let high = 0;
+    let q = start;
+    for (; q < end; q++) {
+      const b = buf[q];
+      if (b === QUOTE || b === BACKSLASH || b < 0x20) break;
+      hash = Math.imul(hash ^ b, FNV_PRIME);
+      high |= b;
+    }
+    if (q < end && buf[q] === QUOTE) {
+      this.pos = q + 1;
+      if (high >= 0x80) return utf8(buf, start, q);
+      return intern ? this.cache.get(buf, start, q, hash) : latin1(buf, start, q);
+    }
+    return this.escapedString(buf, p, end);
+  }
+
+  /** A quoted address; dotted quads take the IPv4 cache. */
+  private address(buf: Buffer, p: number, end: number): string | undefined {
+    const start = p + 1;
+    let q = start;
+    let addr = 0;
+    let octet = 0;
+    let digits = 0;
+    let dots = 0;
+    for (; q < end; q++) {
+      const d = buf[q] - 48;
+      if (d >= 0 && d <= 9) {
+        // A leading zero is not canonical text; the string cache keeps such text exact.
+        if (digits === 1 && octet === 0) break;
+        octet = octet * 10 + d;
+        digits++;
+      } else if (d === -2 && digits > 0 && octet <= 255 && dots < 3) {
+        addr = (addr << 8) | octet;
+        octet = 0;
+        digits = 0;
+        dots++;
+      } else {
+        break;
+      }
+    }
+    if (dots === 3 && digits > 0 && octet <= 255 && q < end && buf[q] === QUOTE) {
+      this.pos = q + 1;
+      return this.cache.ipv4(buf, start, q, (addr << 8) | octet);
+    }
+    return this.string(buf, p, end, true);
+  }
+
+  private escapedString(buf: Buffer, p: number, end: number): string | undefined {
+    const close = this.scanString(buf, p, end);
+    if (close < 0) return undefined;
+    this.pos = close + 1;
+    try {
+      return JSON.parse(buf.toString('utf8', p, close + 1)) as string;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private stringArray(buf: Buffer, p: number, end: number, v: FlowValues): boolean {
+    if (buf[p] !== 91) return this.failValue(buf, p, end, 'expected an array of strings');
+    let q = skipWs(buf, p + 1, end);
+    if (q < end && buf[q] === 93) {
+      v.tunnel_parents = EMPTY_SET;
+      this.pos = q + 1;
+      return true;
+    }
+    const out: string[] = [];
+    for (;;) {
+      if (q >= end || buf[q] !== QUOTE) return this.failValue(buf, q, end, 'expected a string');
+      const s = this.string(buf, q, end, true);
+      if (s === undefined) return this.failValue(buf, q, end, 'invalid string');
+      out.push(s);
+      q = skipWs(buf, this.pos, end);
+      if (q < end && buf[q] === 44) {
+        q = skipWs(buf, q + 1, end);
+        continue;
+      }
+      if (q < end && buf[q] === 93) break;
+      return this.failValue(buf, q, end, "expected ',' or ']'");
+    }
+    v.tunnel_parents = out;
+    this.pos = q + 1;
+    return true;
+  }
+
+  /** Scans the string whose opening quote is at p; returns its closing quote or -1. */
+  private scanString(buf: Buffer, p: number, end: number): number {
+    let q = p + 1;
+    while (q < end) {
+      const b = buf[q];
+      if (b === QUOTE) return q;
+      if (b < 0x20) return -1;
+      q += b === BACKSLASH ? 2 : 1;
+    }
+    return -1;
+  }
+
+  /**
+   * Skips any JSON value at p (validating it); returns the position after it, or -(pos + 1)
+   * of the offending byte.
+   */
+  private skipValue(buf: Buffer, p: number, end: number, depth: number): number {
+    if (p >= end || depth > MAX_DEPTH) return -(p + 1);
+    const b = buf[p];
+    if (b === QUOTE) {
+      const q = this.scanString(buf, p, end);
+      return q < 0 ? -(p + 1) : q + 1;
+    }
+    if (b === 123 || b === 91) {
+      const close = b === 123 ? 125 : 93;
+      let q = skipWs(buf, p + 1, end);
+      if (q < end && buf[q] === close) return q + 1;
+      for (;;) {
+        if (b === 123) {
+          if (q >= end || buf[q] !== QUOTE) return -(q + 1);
+          const k = this.scanString(buf, q, end);
+          if (k < 0) return -(q + 1);
+          q = skipWs(buf, k + 1, end);
+          if (q >= end || buf[q] !== 58) return -(q + 1);
+          q = skipWs(buf, q + 1, end);
+        }
+        q = this.skipValue(buf, q, end, depth + 1);
+        if (q < 0) return q;
+        q = skipWs(buf, q, end);
+        if (q < end && buf[q] === 44) {
+          q = skipWs(buf, q + 1, end);
+          continue;
+        }
+        if (q < end && buf[q] === close) return q + 1;
+        return -(q + 1);
+      }
+    }
+    if (b === 116) return isLiteral(buf, p, end, 'true') ? p + 4 : -(p + 1);
+    if (b === 102) return isLiteral(buf, p, end, 'false') ? p + 5 : -(p + 1);
+    if (b === 110) return isLiteral(buf, p, end, 'null') ? p + 4 : -(p + 1);
+    const x = this.number(buf, p, end);
+    return Number.isNaN(x) ? -(p + 1) : this.pos;
+  }
+
+  private fail(buf: Buffer, lineStart: number, at: number, end: number, what: string): boolean {
+    const found = at < end ? `'${showBytes(buf, at, at + 1)}'` : 'the end of the line';
+    this.errorMessage = `invalid JSON at column ${at - lineStart + 1}: ${what}, found ${found}`;
+    return false;
+  }
+
+  private failValue(buf: Buffer, start: number, end: number, what: string): boolean {
+    this.errorMessage = `${what}: ${showBytes(buf, start, scanToken(buf, start, end))}`;
+    return false;
+  }
+}
+
+function skipWs(buf: Buffer, p: number, end: number): number {
+  while (p < end) {
+    const b = buf[p];
+    if (b !== 32 && b !== 9 && b !== 13 && b !== 10) break;
+    p++;
+  }
+  return p;
+}
+
+/** End of whatever token is at p, for messages about values of the wrong type. */
+function scanToken(buf: Buffer, p: number, end: number): number {
+  if (buf[p] === QUOTE) {
+    let q = p + 1;
+    while (q < end && buf[q] !== QUOTE) q += buf[q] === BACKSLASH ? 2 : 1;
+    return Math.min(q + 1, end);
+  }
+  let q = p;
+  while (q < end && buf[q] !== 44 && buf[q] !== 125 && buf[q] !== 93) q++;
+  return q;
+}
+
+function isLiteral(buf: Buffer, p: number, end: number, word: string): boolean {
+  if (p + word.length > end) return false;
+  for (let i = 0; i < word.length; i++) if (buf[p + i] !== word.charCodeAt(i)) return false;
+  return true;
+}
+
+function digits2(buf: Buffer, p: number): number {
+  const a = buf[p] - 48;
+  const b = buf[p + 1] - 48;
+  if (a < 0 || a > 9 || b < 0 || b > 9) return -1;
+  return a * 10 + b;
+}
+
+/** Days from 1970-01-01 to the given proleptic Gregorian date (civil-from-days inverted). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146097 + dayOfEra - 719468;
+}
+
+/**
+ * Parses an ISO-8601 time (`2018-03-24T17:15:21.155638Z`, as json-streaming-logs and
+ * JSON::TS_ISO8601 write it; an offset such as `+02:00` or none, meaning UTC, also works) into
+ * epoch seconds; NaN when it is not one. Whole seconds and the fraction are combined the same
+ * way parseDecimal combines them, so the TSV and the JSON form of one time are the same double.
+ */
+export function parseIsoTime(buf: Buffer, start: number, end: number): number {
+  if (end - start < 19) return Number.NaN;
+  const y1 = digits2(buf, start);
+  const y2 = digits2(buf, start + 2);
+  const month = digits2(buf, start + 5);
+  const day = digits2(buf, start + 8);
+  const hour = digits2(buf, start + 11);
+  const minute = digits2(buf, start + 14);
+  const second = digits2(buf, start + 17);
+  const t = buf[start + 10];
+  if (
+    y1 < 0 ||
+    y2 < 0 ||
+    buf[start + 4] !== 45 ||
+    buf[start + 7] !== 45 ||
+    (t !== 84 && t !== 32 && t !== 116) ||
+    buf[start + 13] !== 58 ||
+    buf[start + 16] !== 58 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > 31 ||
+    hour < 0 ||
+    hour > 23 ||
+    minute < 0 ||
+    minute > 59 ||
+    second < 0 ||
+    second > 60
+  ) {
+    return Number.NaN;
+  }
+  let p = start + 19;
+  let fraction = 0;
+  let fractionDigits = 0;
+  if (p < end && buf[p] === 46) {
+    p++;
+    while (p < end) {
+      const d = buf[p] - 48;
+      if (d < 0 || d > 9) break;
+      fraction = fraction * 10 + d;
+      fractionDigits++;
+      p++;
+    }
+    if (fractionDigits === 0 || fractionDigits > 15) return Number.NaN;
+  }
+  let offset = 0;
+  if (p < end) {
+    const z = buf[p];
+    if ((z === 90 || z === 122) && p + 1 === end) {
+      p++;
+    } else if (z === 43 || z === 45) {
+      const oh = digits2(buf, p + 1);
+      const colon = buf[p + 3] === 58 ? 1 : 0;
+      const om = digits2(buf, p + 3 + colon);
+      if (oh < 0 || om < 0 || p + 5 + colon !== end) return Number.NaN;
+      offset = (z === 43 ? 1 : -1) * (oh * 3600 + om * 60);
+      p = end;
+    } else {
+      return Number.NaN;
+    }
+  }
+  const seconds =
+    daysFromCivil(y1 * 100 + y2, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+  if (fractionDigits === 0) return seconds;
+  const scale = 10 ** fractionDigits;
+  const mantissa = seconds * scale + fraction;
+  return mantissa <= Number.MAX_SAFE_INTEGER ? mantissa / scale : seconds + fraction / scale;
+}

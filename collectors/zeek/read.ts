@@ -1,0 +1,316 @@
+// Reads whole Zeek conn.log files (plain or gzip, `-` for standard input) in large chunks through
+// one reused buffer, and hands the parsed FlowRecords on in batches, awaiting each batch.
+
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { IssueHandler } from '../../agent/issues.js';
+import type { Counters } from '../../agent/metrics.js';
+import type { FlowRecord } from '../record.js';
+import { ZeekConnParser } from './parser.js';
+
+export interface ReadZeekOptions {
+  counters: Counters;
+  onIssue: IssueHandler;
+  /** Records per onBatch call (the last batch of a file may be smaller); default 8192. */
+  batchSize?: number;
+  /** Bytes read at a time; default 1 MiB. */
+  chunkSize?: number;
+  /** What `-` reads; default process.stdin. */
+  stdin?: Readable;
+}
+
+export type FlowBatchHandler = (batch: FlowRecord[]) => Promise<void> | void;
+
+const DEFAULT_BATCH = 8192;
+const DEFAULT_CHUNK = 1 << 20;
+/** A longer line is reported and skipped instead of growing the buffer without bound. */
+const MAX_LINE = 64 << 20;
+
+/**
+ * Reads each file in turn and calls onBatch with its records; the returned promise of onBatch is
+ * awaited before reading on (backpressure). Bad lines, missing files and damaged gzip data are
+ * reported through onIssue and counted; reading goes on with the next line or file. Records of
+ * one file never share a batch with the next file's.
+ */
+export async function readZeekFiles(
+  paths: string[],
+  opts: ReadZeekOptions,
+  onBatch: FlowBatchHandler,
+): Promise<void> {
+  const batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH);
+  const chunkSize = Math.max(4096, opts.chunkSize ?? DEFAULT_CHUNK);
+  const lines = new LineBuffer(chunkSize);
+  for (const path of paths) {
+    const parser = new ZeekConnParser({ file: path, counters: opts.counters, onIssue: opts.onIssue });
+    const sink = new BatchSink(batchSize, onBatch);
+    lines.start(path, parser, opts);
+    if (path === '-') {
+      await readStream(opts.stdin ?? process.stdin, path, lines, sink, opts);
+    } else {
+      await readFile(path, lines, sink, opts);
+    }
+    await sink.flush();
+  }
+}
+
+async function readFile(path: string, lines: LineBuffer, sink: BatchSink, opts: ReadZeekOptions): Promise<void> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    report(opts, path, undefined, `cannot open: ${describe(err)}`);
+    opts.counters.errors++;
+    opts.counters.add('open_errors');
+    return;
+  }
+  try {
+    const magic = Buffer.alloc(2);
+    const { bytesRead } = await fh.read(magic, 0, 2, 0);
+    if (bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b) {
+      await readStream(fh.createReadStream({ start: 0, highWaterMark: lines.chunkSize, autoClose: false }), path, lines, sink, opts);
+      return;
+    }
+    // Plain file: read straight into the line buffer, after the carried-over partial line.
+    let position = 0;
+    for (;;) {
+      const target = lines.space();
+      const { bytesRead: n } = await fh.read(target.buffer, target.offset, target.length, position);
+      if (n === 0) break;
+      position += n;
+      lines.added(n, sink.records);
+      await sink.drain();
+    }
+    lines.finish(sink.records);
+  } catch (err) {
+    report(opts, path, undefined, `cannot read: ${describe(err)}`);
+    opts.counters.errors++;
+    opts.counters.add('read_errors');
+    lines.finish(sink.records);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Stdin or a gzip file: decompresses when the first bytes are gzip's magic number. */
+async function readStream(
+  source: Readable,
+  path: string,
+  lines: LineBuffer,
+  sink: BatchSink,
+  opts: ReadZeekOptions,
+): Promise<void> {
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  let first: IteratorResult<Buffer | string>;
+  try {
+    first = await it.next();
+  } catch (err) {
+    report(opts, path, undefined, `cannot read: ${describe(err)}`);
+    return;
+  }
+  if (first.done) return;
+  const firstChunk = toBuffer(first.value);
+  const isGzip = firstChunk.length >= 2 && firstChunk[0] === 0x1f && firstChunk[1] === 0x8b;
+  const rest = (async function* () {
+    yield firstChunk;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield toBuffer(r.value);
+    }
+  })();
+
+  if (!isGzip) {
+    try {
+      for await (const chunk of rest) {
+        lines.append(chunk, sink.records);
+        await sink.drain();
+      }
+      lines.finish(sink.records);
+    } catch (err) {
+      report(opts, path, undefined, `cannot read: ${describe(err)}`);
+      lines.finish(sink.records);
+    }
+    return;
+  }
+
+  const gunzip = createGunzip({ chunkSize: 1 << 18 });
+  const compressed = Readable.from(rest, { objectMode: false });
+  compressed.on('error', (err) => gunzip.destroy(err));
+  compressed.pipe(gunzip);
+  let decompressed = 0;
+  try {
+    for await (const chunk of gunzip) {
+      decompressed += (chunk as Buffer).length;
+      lines.append(chunk as Buffer, sink.records);
+      await sink.drain();
+    }
+    lines.finish(sink.records);
+  } catch (err) {
+    compressed.destroy();
+    await it.return?.();
+    const dropped = lines.discard();
+    report(
+      opts,
+      path,
+      decompressed,
+      `damaged gzip data (${describe(err)}) after ${decompressed} decompressed bytes; ` +
+        `records before the damage were kept${dropped > 0 ? `, the incomplete last line (${dropped} bytes) was dropped` : ''}`,
+    );
+    opts.counters.errors++;
+    opts.counters.add('gzip_errors');
+  }
+}
+
+/**
+ * The reused input buffer: complete lines go to the parser, the partial line at the end is
+ * moved to the front and completed by the next read.
+ */
+class LineBuffer {
+  private buf: Buffer;
+  private len = 0;
+  private line = 1;
+  private skipping = false;
+  private parser!: ZeekConnParser;
+  private path = '';
+  private opts!: ReadZeekOptions;
+
+  constructor(readonly chunkSize: number) {
+    this.buf = Buffer.allocUnsafe(chunkSize);
+  }
+
+  start(path: string, parser: ZeekConnParser, opts: ReadZeekOptions): void {
+    this.len = 0;
+    this.line = 1;
+    this.skipping = false;
+    this.path = path;
+    this.parser = parser;
+    this.opts = opts;
+  }
+
+  /** Where the next read may write: after the carried-over bytes, growing for long lines. */
+  space(): { buffer: Buffer; offset: number; length: number } {
+    if (this.buf.length - this.len < this.chunkSize / 2) this.grow();
+    return { buffer: this.buf, offset: this.len, length: this.buf.length - this.len };
+  }
+
+  /** Bytes were written at offset `len` by the caller. */
+  added(n: number, out: FlowRecord[]): void {
+    this.len += n;
+    this.take(out);
+  }
+
+  append(chunk: Buffer, out: FlowRecord[]): void {
+    let at = 0;
+    while (at < chunk.length) {
+      const target = this.space();
+      const n = Math.min(target.length, chunk.length - at);
+      chunk.copy(this.buf, this.len, at, at + n);
+      at += n;
+      this.added(n, out);
+    }
+  }
+
+  /** End of input: the last line may lack its newline. */
+  finish(out: FlowRecord[]): void {
+    if (this.len > 0 && !this.skipping) this.line += this.parser.parseLines(this.buf, 0, this.len, this.line, out);
+    this.len = 0;
+  }
+
+  /** Drops the partial line (damaged input); returns its length. */
+  discard(): number {
+    const n = this.len;
+    this.len = 0;
+    return n;
+  }
+
+  private take(out: FlowRecord[]): void {
+    if (this.skipping) {
+      const nl = this.buf.indexOf(10);
+      if (nl < 0 || nl >= this.len) {
+        this.len = 0;
+        return;
+      }
+      this.skipping = false;
+      this.line++;
+      this.buf.copy(this.buf, 0, nl + 1, this.len);
+      this.len -= nl + 1;
+    }
+    const last = this.len > 0 ? this.buf.lastIndexOf(10, this.len - 1) : -1;
+    if (last < 0) return;
+    this.line += this.parser.parseLines(this.buf, 0, last + 1, this.line, out);
+    const rest = this.len - (last + 1);
+    if (rest > 0) this.buf.copy(this.buf, 0, last + 1, this.len);
+    this.len = rest;
+  }
+
+  private grow(): void {
+    if (this.buf.length >= MAX_LINE) {
+      this.opts.counters.errors++;
+      report(this.opts, this.path, undefined, `line ${this.line} is longer than ${MAX_LINE >> 20} MiB; skipped`);
+      this.skipping = true;
+      this.len = 0;
+      return;
+    }
+    const bigger = Buffer.allocUnsafe(this.buf.length * 2);
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+}
+
+/** Collects records and hands them on in batches of batchSize, awaiting each. */
+class BatchSink {
+  records: FlowRecord[] = [];
+
+  constructor(
+    private readonly batchSize: number,
+    private readonly onBatch: FlowBatchHandler,
+  ) {}
+
+  /** Hands on every full batch. */
+  async drain(): Promise<void> {
+    const all = this.records;
+    if (all.length < this.batchSize) return;
+    if (all.length === this.batchSize) {
+      this.records = [];
+      await this.onBatch(all);
+      return;
+    }
+    let at = 0;
+    while (all.length - at >= this.batchSize) {
+      await this.onBatch(all.slice(at, at + this.batchSize));
+      at += this.batchSize;
+    }
+    this.records = all.slice(at);
+  }
+
+  /** Hands on everything, the last batch possibly smaller. */
+  async flush(): Promise<void> {
+    await this.drain();
+    if (this.records.length > 0) {
+      const rest = this.records;
+      this.records = [];
+      await this.onBatch(rest);
+    }
+  }
+}
+
+function toBuffer(chunk: Buffer | string): Buffer {
+  return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+}
+
+function report(opts: ReadZeekOptions, file: string, offset: number | undefined, message: string): void {
+  opts.onIssue({ component: 'zeek', file, offset, message });
+}
+
+function describe(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const e = err as { code?: string; message?: string };
+    if (e.code === 'ENOENT') return 'no such file';
+    if (e.code === 'EACCES') return 'permission denied';
+    if (e.code === 'EISDIR') return 'is a directory';
+    if (e.message) return e.code ? `${e.message} (${e.code})` : e.message;
+  }
+  return String(err);
+}

@@ -1,0 +1,134 @@
+// The `vigil` command as a user runs it: help on every subcommand, exit codes with one-line
+// reasons, validate, deterministic replay, flows in both formats, and the demo.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-cli-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function vigil(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'agent/cli.ts'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const SAMPLE = path.join(root, 'agent/demo/sample-conn.log.gz');
+
+describe('vigil command line', () => {
+  it('has --help on every subcommand', () => {
+    const top = vigil('--help');
+    expect(top.code).toBe(0);
+    for (const cmd of ['replay', 'flows', 'validate', 'demo', 'bench']) {
+      expect(top.stdout).toContain(cmd);
+      const r = vigil(cmd, '--help');
+      expect(r.code, `${cmd} --help`).toBe(0);
+      expect(r.stdout).toContain(`Usage: vigil ${cmd}`);
+    }
+  });
+
+  it('validate: ok for a good file, every problem with its path and exit 2 for a bad one', () => {
+    const good = path.join(tmp, 'good.yaml');
+    fs.writeFileSync(good, 'detectors:\n  baseline:\n    zThreshold: 4\nsegments:\n  dmz:\n    cidrs: [10.9.0.0/16]\n');
+    const ok = vigil('validate', '--config', good);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe(`${good}: ok (segments: default, dmz)\n`);
+
+    const bad = path.join(tmp, 'bad.yaml');
+    fs.writeFileSync(bad, 'detectors:\n  baseline:\n    zThreshold: -1\n    colour: blue\n');
+    const r = vigil('validate', '--config', bad);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${bad}: line 3: detectors.baseline.zThreshold: must be > 0`);
+    expect(r.stderr).toContain('detectors.baseline.colour: unknown key');
+  });
+
+  it('exits 2 with a one-line reason for a missing input or an unknown option', () => {
+    const r = vigil('replay', path.join(tmp, 'missing.log'));
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([`vigil: ${path.join(tmp, 'missing.log')}: no such file or directory`]);
+    const u = vigil('replay', '--frobnicate', SAMPLE);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toContain("unknown option '--frobnicate'");
+    const f = vigil('replay', '--format', 'xml', SAMPLE);
+    expect(f.code).toBe(2);
+    expect(f.stderr).toContain('Allowed choices are jsonl, table');
+  });
+
+  it('replay gives the same findings on every run, as JSON lines', () => {
+    const a = vigil('replay', '--format', 'jsonl', '--config', path.join(root, 'agent/demo/demo.yaml'), SAMPLE);
+    const b = vigil('replay', '--format', 'jsonl', '--config', path.join(root, 'agent/demo/demo.yaml'), SAMPLE);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    const findings = a.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(
+      findings.map((f) => [f.entity.id, new Date(f.window[0] * 1000).toISOString().slice(0, 10), f.segment]),
+    ).toEqual([
+      ['10.20.0.10', '2026-10-22', 'servers'],
+      ['192.168.10.23', '2026-10-27', 'office'],
+    ]);
+    expect(a.stderr).toMatch(/vigil: \d+ records from 1 file\(s\), 2 finding\(s\), 0 input problem\(s\)/);
+  });
+
+  it('flows prints the same conn.log whether the input was Zeek TSV or JSON', () => {
+    const tsv = vigil('flows', SAMPLE);
+    expect(tsv.code).toBe(0);
+    const jsonl = vigil('flows', '--format', 'jsonl', SAMPLE);
+    expect(jsonl.code).toBe(0);
+    const asJson = path.join(tmp, 'conn.json');
+    fs.writeFileSync(asJson, jsonl.stdout);
+    const again = vigil('flows', asJson);
+    const strip = (s: string) =>
+      s
+        .split('\n')
+        .filter((l) => !l.startsWith('#open') && !l.startsWith('#close'))
+        .join('\n');
+    expect(strip(again.stdout)).toBe(strip(tsv.stdout));
+    expect(tsv.stdout.split('\n').find((l) => l.startsWith('#fields'))).toBe(
+      '#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents',
+    );
+  });
+
+  it('keeps going past bad lines and names them', () => {
+    const file = path.join(tmp, 'mixed.log');
+    const header = [
+      '#separator \\x09',
+      '#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto',
+      '#types\ttime\tstring\taddr\tport\taddr\tport\tenum',
+    ];
+    fs.writeFileSync(
+      file,
+      [
+        ...header,
+        '1700000000.000000\tC1\t10.0.0.1\t1\t8.8.8.8\t53\tudp',
+        'garbage line',
+        '1700000001.000000\tC2\t10.0.0.1\t2\t8.8.8.8\t53\tudp',
+        '',
+      ].join('\n'),
+    );
+    const r = vigil('flows', '--format', 'jsonl', file);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(2);
+    expect(r.stderr).toContain(`${file}:5`);
+  });
+
+  it('demo shows the planted anomalies and where the sample came from', () => {
+    const r = vigil('demo');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('agent/demo/sample.ts');
+    expect(r.stdout).toMatch(/2026-10-22\s+baseline\s+servers\s+10\.20\.0\.10/);
+    expect(r.stdout).toMatch(/2026-10-27\s+baseline\s+office\s+192\.168\.10\.23/);
+    expect(r.stdout).toContain('2 finding(s)');
+  });
+});
