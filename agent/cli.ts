@@ -65,13 +65,17 @@ export function buildProgram(): Command {
         log: (line) => process.stderr.write(`${line}\n`),
       });
       const stop = () => void agent.stop();
+      // SIGUSR1 prints every component's counters without stopping (as dd does for progress).
+      const counters = () => process.stderr.write(`vigil agent: counters ${JSON.stringify(agent.metrics.snapshot())}\n`);
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
+      process.on('SIGUSR1', counters);
       try {
         await agent.run();
       } finally {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
+        process.off('SIGUSR1', counters);
         if (out !== process.stdout) await new Promise<void>((resolve) => out.end(resolve));
       }
       reportIssues(issues);

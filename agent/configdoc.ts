@@ -38,18 +38,18 @@ function walk(node: JsonSchema, prefix: string, rows: string[]): void {
     const inner = child.anyOf?.find((n) => n.type !== 'null') ?? child;
     const isGroup = inner.type === 'object' && inner.properties;
     if (isGroup) {
-      if (child.description) rows.push(`| **${path}** | section | | ${escape(child.description)} |`);
+      if (child.description) rows.push(`| **${path}** | section | | ${escapeCell(child.description)} |`);
       walk(inner, path, rows);
       continue;
     }
     if (inner.type === 'object' && inner.additionalProperties && typeof inner.additionalProperties === 'object') {
       // A map of named entries (segments): document the entry's keys under `<name>`.
-      rows.push(`| **${path}** | map | \`{}\` | ${escape(child.description ?? '')} |`);
+      rows.push(`| **${path}** | map | \`{}\` | ${escapeCell(child.description ?? '')} |`);
       walk(inner.additionalProperties, `${path}.<name>`, rows);
       continue;
     }
     rows.push(
-      `| \`${path}\` | ${typeOf(inner)} | ${defaultOf(child)} | ${escape(child.description ?? inner.description ?? '')}${range(inner)} |`,
+      `| \`${path}\` | ${typeOf(inner)} | ${defaultOf(child)} | ${escapeCell(child.description ?? inner.description ?? '')}${range(inner)} |`,
     );
   }
 }
@@ -75,6 +75,6 @@ function range(n: JsonSchema): string {
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
 
-function escape(s: string): string {
+function escapeCell(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }

@@ -95,7 +95,7 @@ export class Agent {
       clearInterval(this.timer);
       this.saveState();
       this.state.close();
-      this.ctx.log('vigil agent: stopped');
+      this.ctx.log(`vigil agent: stopped; counters ${JSON.stringify(this.metrics.snapshot())}`);
     }
   }
 

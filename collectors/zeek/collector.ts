@@ -333,8 +333,8 @@ export class ZeekCollector implements Collector {
       lineNo += parser.parseLines(chunk.buf, pos, stop, lineNo, batch);
       const state = parser.saveState();
       const position = positionAt(chunk, stop, lineNo);
-      accept(position, state);
       if (batch.length > 0) await this.toSink(sink, batch);
+      accept(position, state);
       pos = stop;
     }
     return false;

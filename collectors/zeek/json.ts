@@ -40,8 +40,6 @@ const MAX_DEPTH = 64;
 const KEY_TABLE_BITS = 8;
 /** Keys the table learns beyond conn.log's own (`_path`, `community_id`, ...), at most. */
 const MAX_LEARNED_KEYS = 96;
-/** Member positions whose key is predicted from the previous line. */
-const PREDICTED = 64;
 
 /** Below this a JSON `ts` is seconds; above it, milliseconds (Zeek's JSON::TS_MILLIS). */
 const MILLIS_THRESHOLD = 1e11;
@@ -53,25 +51,36 @@ export class JsonRowReader extends ByteScanner {
 
   private readonly keyNames: string[];
   private readonly keyBytes: Uint8Array[];
+  /** Each key's bytes and closing quote as little-endian 32-bit words, for 4-byte compares. */
+  private readonly keyWords: Int32Array[];
+  private view = new DataView(new ArrayBuffer(0));
+  private viewOf: Buffer | undefined;
   private readonly keyKinds: Uint8Array;
   private readonly keyMask = (1 << KEY_TABLE_BITS) - 1;
   private learned = 0;
   /**
-   * Key slot seen at each member position of the previous line. Zeek writes the keys of a log
-   * in one order, so checking the bytes against the predicted key replaces hashing and lookup.
+   * The last two keys seen after each key (index: slot + 1; 0 is the start of the object). Zeek
+   * writes a log's keys in one order, leaving out unset ones, so comparing the bytes with a
+   * predicted key usually replaces hashing and lookup.
    */
-  private readonly expected = new Int16Array(PREDICTED).fill(-1);
+  private readonly next1 = new Int16Array((1 << KEY_TABLE_BITS) + 1).fill(-1);
+  private readonly next2 = new Int16Array((1 << KEY_TABLE_BITS) + 1).fill(-1);
 
   constructor(private readonly cache: StringCache) {
     super();
     this.keyNames = new Array<string>(1 << KEY_TABLE_BITS).fill('');
     this.keyBytes = new Array<Uint8Array>(1 << KEY_TABLE_BITS).fill(new Uint8Array(0));
+    this.keyWords = new Array<Int32Array>(1 << KEY_TABLE_BITS).fill(new Int32Array(0));
     this.keyKinds = new Uint8Array(1 << KEY_TABLE_BITS);
     for (const [name, kind] of CONN_FIELD_KINDS) this.addKey(name, kind);
   }
 
   read(buf: Buffer, start: number, end: number, v: FlowValues): boolean {
     this.errorField = undefined;
+    if (buf !== this.viewOf) {
+      this.viewOf = buf;
+      this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
     let p = skipWs(buf, start, end);
     if (p >= end || buf[p] !== 123) return this.fail(buf, start, p, end, 'expected a JSON object');
     p = skipWs(buf, p + 1, end);
@@ -79,23 +88,36 @@ export class JsonRowReader extends ByteScanner {
     if (p < end && buf[p] === 125) {
       p++;
     } else {
-      for (let member = 0; ; member++) {
+      let previous = 0;
+      for (;;) {
         if (p >= end || buf[p] !== QUOTE) return this.fail(buf, start, p, end, 'expected a field name');
         const keyStart = p + 1;
-        let slot = member < PREDICTED ? this.expected[member] : -1;
+        let slot = this.next1[previous];
         let q: number;
         if (slot >= 0 && this.keyAt(slot, buf, keyStart, end)) {
           q = keyStart + this.keyBytes[slot].length;
         } else {
-          q = this.scanKey(buf, keyStart, end);
-          if (q < 0) return this.fail(buf, start, end, end, 'unterminated field name');
-          slot = this.pos;
-          if (member < PREDICTED) this.expected[member] = slot;
+          slot = this.next2[previous];
+          if (slot >= 0 && this.keyAt(slot, buf, keyStart, end)) {
+            q = keyStart + this.keyBytes[slot].length;
+          } else {
+            q = this.scanKey(buf, keyStart, end);
+            if (q < 0) return this.fail(buf, start, end, end, 'unterminated field name');
+            slot = this.pos;
+          }
+          this.next2[previous] = this.next1[previous];
+          this.next1[previous] = slot;
         }
+        previous = slot + 1;
         const kind = slot >= 0 ? this.keyKinds[slot] : K_SKIP;
-        p = skipWs(buf, q + 1, end);
-        if (p >= end || buf[p] !== 58) return this.fail(buf, start, p, end, "expected ':'");
-        p = skipWs(buf, p + 1, end);
+        // Zeek writes compact JSON: test for the expected byte before skipping whitespace.
+        p = q + 1;
+        if (p >= end || buf[p] !== 58) {
+          p = skipWs(buf, p, end);
+          if (p >= end || buf[p] !== 58) return this.fail(buf, start, p, end, "expected ':'");
+        }
+        p++;
+        if (p < end && isWs(buf[p])) p = skipWs(buf, p, end);
         if (p >= end) return this.fail(buf, start, p, end, 'expected a value');
         if (kind === K_SKIP) {
           p = this.skipValue(buf, p, end, 0);
@@ -112,14 +134,18 @@ export class JsonRowReader extends ByteScanner {
           p = this.pos;
           mask |= 1 << kind;
         }
-        p = skipWs(buf, p, end);
-        if (p < end && buf[p] === 44) {
-          p = skipWs(buf, p + 1, end);
-          continue;
-        }
-        if (p < end && buf[p] === 125) {
-          p++;
-          break;
+        if (p < end && isWs(buf[p])) p = skipWs(buf, p, end);
+        if (p < end) {
+          const b = buf[p];
+          if (b === 44) {
+            p++;
+            if (p < end && isWs(buf[p])) p = skipWs(buf, p, end);
+            continue;
+          }
+          if (b === 125) {
+            p++;
+            break;
+          }
         }
         return this.fail(buf, start, p, end, "expected ',' or '}'");
       }
@@ -136,7 +162,10 @@ export class JsonRowReader extends ByteScanner {
     let slot = h & this.keyMask;
     while (this.keyNames[slot] !== '') slot = (slot + 1) & this.keyMask;
     this.keyNames[slot] = name;
-    this.keyBytes[slot] = Buffer.from(name, 'latin1');
+    const bytes = Uint8Array.from(`${name}"`, (ch) => ch.charCodeAt(0));
+    this.keyBytes[slot] = bytes.subarray(0, name.length);
+    const words = new DataView(bytes.buffer);
+    this.keyWords[slot] = Int32Array.from({ length: bytes.length >> 2 }, (_, i) => words.getInt32(i * 4, true));
     this.keyKinds[slot] = kind;
     return slot;
   }
@@ -146,7 +175,10 @@ export class JsonRowReader extends ByteScanner {
     const key = this.keyBytes[slot];
     const len = key.length;
     if (keyStart + len >= end || buf[keyStart + len] !== QUOTE) return false;
-    for (let i = 0; i < len; i++) if (buf[keyStart + i] !== key[i]) return false;
+    const words = this.keyWords[slot];
+    const view = this.view;
+    for (let i = 0; i < words.length; i++) if (view.getInt32(keyStart + 4 * i, true) !== words[i]) return false;
+    for (let i = words.length * 4; i < len; i++) if (buf[keyStart + i] !== key[i]) return false;
     return true;
   }
 
@@ -480,6 +512,10 @@ export class JsonRowReader extends ByteScanner {
     this.errorMessage = `${what}: ${showBytes(buf, start, scanToken(buf, start, end))}`;
     return false;
   }
+}
+
+function isWs(b: number): boolean {
+  return b === 32 || b === 9 || b === 13 || b === 10;
 }
 
 function skipWs(buf: Buffer, p: number, end: number): number {

@@ -98,7 +98,7 @@ export class ZeekConnParser {
   private readonly counters: Counters;
   private readonly onIssue: IssueHandler;
   private readonly values = new FlowValues();
-  private readonly cache = new StringCache(16);
+  private readonly cache = new StringCache();
   private readonly tsv = new TsvRowReader(this.cache);
   private readonly json = new JsonRowReader(this.cache);
 

@@ -8,10 +8,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InputIssue } from '../../../agent/issues.js';
 import { MetricsRegistry } from '../../../agent/metrics.js';
 import { type CheckpointStore, StateStore } from '../../../agent/state.js';
+import type { FlowRecord, VigilRecord } from '../../../collectors/record.js';
 import { checkpointKeys, type StreamCheckpoint, ZeekCollector } from '../../../collectors/zeek/collector.js';
 import { type ZeekCollectorConfig, zeekCollectorConfigSchema } from '../../../collectors/zeek/config.js';
-import type { FlowRecord, VigilRecord } from '../../../collectors/record.js';
-import { type Child, exitWithin, killAll, startScript, waitFor } from '../../helpers/zeek/children.js';
+import { type Child, exitWithin, killAll, startScript, waitFor, waitForProgress } from '../../helpers/zeek/children.js';
 import { connLine, type WriterOptions, zeekHeader } from '../../helpers/zeek/rotating-writer.js';
 import { type RunnerOptions, UID_BATCH_KEY, UID_BATCHES_KEY } from '../../helpers/zeek/tail-runner.js';
 
@@ -100,7 +100,10 @@ describe('ZeekCollector, tail process killed with SIGKILL', () => {
     const { written, rotations } = JSON.parse(writer.stdout[0]) as { written: number; rotations: number };
     expect(written).toBe(160_000);
     expect(rotations).toBeGreaterThanOrEqual(6);
-    await waitFor(`the runner to commit ${written} uids`, 40_000, () => committed(last) >= written);
+    await waitForProgress(`the runner to commit ${written} uids`, () => committed(last), written, {
+      idleMs: 4000,
+      maxMs: 40_000,
+    });
     await sleep(500); // a duplicate read late would show up here
     process.kill(last.proc.pid as number, 'SIGTERM');
     expect((await exitWithin(last, 10_000)).code, last.stderr).toBe(0);
@@ -111,7 +114,8 @@ describe('ZeekCollector, tail process killed with SIGKILL', () => {
     try {
       const batches = state.loadCheckpoint(UID_BATCHES_KEY) as number;
       for (let n = 0; n < batches; n++) {
-        for (const uid of state.loadCheckpoint(UID_BATCH_KEY(n)) as string[]) counts.set(uid, (counts.get(uid) ?? 0) + 1);
+        for (const uid of state.loadCheckpoint(UID_BATCH_KEY(n)) as string[])
+          counts.set(uid, (counts.get(uid) ?? 0) + 1);
       }
       expect(state.loadCheckpoint(checkpointKeys.tail(live))).toBeDefined();
     } finally {
@@ -186,7 +190,15 @@ describe('ZeekCollector reading files', () => {
     expect(batches.map((b) => b.length)).toEqual([10 - headerLines, 10, 10, 25 - (10 - headerLines) - 20]);
     const second = seenInsideSink[1] as StreamCheckpoint;
     expect(second.position.lineNo).toBe(11);
-    expect(second.position.offset).toBe(Buffer.byteLength(header + data.split('\n').slice(0, 10 - headerLines).join('\n')) + 1);
+    expect(second.position.offset).toBe(
+      Buffer.byteLength(
+        header +
+          data
+            .split('\n')
+            .slice(0, 10 - headerLines)
+            .join('\n'),
+      ) + 1,
+    );
     const final = store.loadCheckpoint(key) as StreamCheckpoint;
     expect(final.done).toBe(true);
     expect(final.position.offset).toBe(fs.statSync(file).size);

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InputIssue } from '../../../agent/issues.js';
 import { Counters } from '../../../agent/metrics.js';
 import { positionAt, type TailOptions, type TailPosition, ZeekTailer } from '../../../collectors/zeek/tail.js';
-import { exitWithin, killAll, startScript, waitFor } from '../../helpers/zeek/children.js';
+import { exitWithin, killAll, startScript, waitFor, waitForProgress } from '../../helpers/zeek/children.js';
 import { connLine, type WriterOptions, zeekHeader } from '../../helpers/zeek/rotating-writer.js';
 
 let dir: string;
@@ -24,7 +24,7 @@ afterEach(async () => {
 });
 
 /** Runs a tailer in the background and records every line it yields. */
-function runTail(opts: Partial<TailOptions> & { path: string }) {
+function runTail(opts: Partial<TailOptions> & { path: string }, perChunkDelayMs = 0) {
   const counters = new Counters('zeek');
   const issues: InputIssue[] = [];
   const tailer = new ZeekTailer({ pollIntervalMs: 40, counters, onIssue: (i) => issues.push(i), ...opts });
@@ -47,6 +47,7 @@ function runTail(opts: Partial<TailOptions> & { path: string }) {
         dataLines++;
       }
       position = positionAt(chunk, chunk.end, chunk.firstLine + chunk.lines);
+      if (perChunkDelayMs > 0) await sleep(perChunkDelayMs);
     }
   })();
   return {
@@ -98,7 +99,7 @@ describe('ZeekTailer under a writer that rotates every second', () => {
     expect(written).toBe(80_000);
     expect(rotations).toBeGreaterThanOrEqual(3);
 
-    await waitFor(`the tail to read ${written} lines`, 30_000, () => t.dataLines() >= written);
+    await waitForProgress(`the tail to read ${written} lines`, t.dataLines, written, { idleMs: 3000, maxMs: 30_000 });
     await sleep(300); // a duplicate read late would show up here
     await t.stop();
 
@@ -111,6 +112,41 @@ describe('ZeekTailer under a writer that rotates every second', () => {
     expect(t.counters.get(counter)).toBeGreaterThanOrEqual(rotations);
     expect(t.issues).toEqual([]);
     if (style === 'gzip') expect(fs.readdirSync(dir).filter((n) => n.endsWith('.gz')).length).toBe(rotations);
+  });
+});
+
+describe('ZeekTailer behind a writer', () => {
+  it.each([
+    ['all three styles in turn', ['rename', 'copytruncate', 'gzip']],
+    ['copytruncate', ['copytruncate']],
+  ] as const)('reads every line once when a slow consumer falls several rotations behind (%s)', async (_, styles) => {
+    const live = path.join(dir, 'conn.log');
+    const opts: WriterOptions = {
+      dir,
+      styles: [...styles],
+      linesPerSecond: 20_000,
+      rotateEveryMs: 600,
+      durationMs: 3000,
+      uidPrefix: 'slow',
+      gzipDelayMs: 100,
+    };
+    const writer = startScript('test/helpers/zeek/rotating-writer.ts', [JSON.stringify(opts)]);
+    await waitFor('the writer to create conn.log', 15_000, () => fs.existsSync(live));
+    // 64 KiB chunks (about 400 lines) at 50 ms each: under half the writer's speed.
+    const t = runTail({ path: live, readBufferBytes: 64 * 1024, maxLineBytes: 64 * 1024 }, 50);
+    const exit = await exitWithin(writer, 30_000);
+    expect(exit.code, writer.stderr).toBe(0);
+    const { written, rotations } = JSON.parse(writer.stdout[0]) as { written: number; rotations: number };
+    expect(t.dataLines(), 'the consumer must have fallen behind').toBeLessThan(written * 0.7);
+    await waitForProgress(`the tail to read ${written} lines`, t.dataLines, written, { idleMs: 3000, maxMs: 30_000 });
+    await sleep(300);
+    await t.stop();
+    const duplicated = [...t.uidCounts].filter(([, n]) => n > 1).map(([uid]) => uid);
+    expect(duplicated).toEqual([]);
+    expect(uids('slow', 0, written).filter((u) => !t.uidCounts.has(u))).toEqual([]);
+    expect(t.dataLines()).toBe(written);
+    expect(t.counters.get('rotations') + t.counters.get('truncations')).toBeGreaterThanOrEqual(rotations);
+    expect(t.issues).toEqual([]);
   });
 });
 

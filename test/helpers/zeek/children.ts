@@ -74,14 +74,48 @@ export async function waitFor(what: string, ms: number, cond: () => boolean | Pr
 }
 
 /** Resolves with the child's exit, or throws after `ms`. */
-export async function exitWithin(child: Child, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+export async function exitWithin(
+  child: Child,
+  ms: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`child ${child.proc.pid} did not exit within ${ms} ms: ${child.stderr}`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`child ${child.proc.pid} did not exit within ${ms} ms: ${child.stderr}`)),
+      ms,
+    );
   });
   try {
     return await Promise.race([child.exited, timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Waits until `value()` reaches `target` or stops growing for `idleMs` (then the caller's
+ * assertions say what is missing, instead of a bare timeout); throws after `maxMs` in any case.
+ */
+export async function waitForProgress(
+  what: string,
+  value: () => number,
+  target: number,
+  opts: { idleMs: number; maxMs: number },
+): Promise<number> {
+  const deadline = Date.now() + opts.maxMs;
+  let last = value();
+  let lastChange = Date.now();
+  for (;;) {
+    const now = value();
+    if (now >= target) return now;
+    if (now !== last) {
+      last = now;
+      lastChange = Date.now();
+    } else if (Date.now() - lastChange > opts.idleMs) {
+      return now;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${opts.maxMs} ms waiting for ${what} (${now} of ${target})`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -29,7 +29,11 @@ async function run(opts: RunnerOptions): Promise<void> {
   let batches = (state.loadCheckpoint(UID_BATCHES_KEY) as number | undefined) ?? 0;
   let total = (state.loadCheckpoint(UID_TOTAL_KEY) as number | undefined) ?? 0;
   const collector = new ZeekCollector({
-    config: zeekCollectorConfigSchema.parse({ tail: [opts.livePath], pollIntervalMs: opts.pollIntervalMs, batchSize: 700 }),
+    config: zeekCollectorConfigSchema.parse({
+      tail: [opts.livePath],
+      pollIntervalMs: opts.pollIntervalMs,
+      batchSize: 700,
+    }),
     checkpoints: state,
     metrics: new MetricsRegistry(),
     onIssue: (issue) => process.stderr.write(`${formatIssue(issue)}\n`),
