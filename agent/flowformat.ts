@@ -45,6 +45,8 @@ export const ZEEK_VLAN_COLUMNS: readonly ConnColumn[] = [
 const ALL_COLUMNS = new Map([...ZEEK_CONN_COLUMNS, ...ZEEK_VLAN_COLUMNS].map((c) => [c.name, c]));
 
 export interface FlowWriter {
+  /** Writes what comes before the first record (the TSV header); optional, write() does it too. */
+  begin(): Promise<void>;
   /** Writes a batch; resolves when the stream can take more (backpressure). */
   write(records: readonly FlowRecord[]): Promise<void>;
   /** Writes what is left (and, for TSV, `#close`). Does not end the stream: stdout stays open. */
@@ -89,6 +91,14 @@ export class ZeekTsvWriter implements FlowWriter {
     this.format = rowFormatter(this.columns.map((c) => c.name));
   }
 
+  async begin(): Promise<void> {
+    if (this.headerDone) return;
+    this.header();
+    const chunk = this.pending;
+    this.pending = '';
+    await writeChunk(this.out, chunk);
+  }
+
   async write(records: readonly FlowRecord[]): Promise<void> {
     if (!this.headerDone) this.header();
     const format = this.format;
@@ -129,6 +139,8 @@ export class JsonLinesWriter implements FlowWriter {
   private pending = '';
 
   constructor(private readonly out: Writable) {}
+
+  async begin(): Promise<void> {}
 
   async write(records: readonly FlowRecord[]): Promise<void> {
     let chunk = this.pending;
@@ -258,25 +270,28 @@ function zeekSet(s: readonly string[] | undefined): string {
   return out;
 }
 
-// Bytes Zeek escapes in a TSV value: unprintable ASCII, the backslash, the separator (tab),
-// and inside a set the set separator (comma). Valid non-ASCII UTF-8 passes through, as with
-// Zeek's LogAscii::enable_utf_8.
-const NEEDS_ESCAPE = /[\x00-\x1f\x7f\\]/;
-const NEEDS_ESCAPE_IN_SET = /[\x00-\x1f\x7f\\,]/;
-
-/** A string value as Zeek writes it in TSV. */
+/**
+ * A string value as Zeek writes it in TSV: unprintable ASCII, the backslash and the separator
+ * (tab) as `\xNN`, and inside a set the set separator (comma) too. Valid non-ASCII UTF-8
+ * passes through, as with Zeek's LogAscii::enable_utf_8.
+ */
 export function zeekString(s: string, inSet = false): string {
   if (s.length === 0) return '(empty)';
   // A value spelled like a marker gets its first byte escaped, so it cannot be taken for one.
   if (s === '-' || s === '(empty)') return `\\x${hex(s.charCodeAt(0))}${s.slice(1)}`;
-  if (!(inSet ? NEEDS_ESCAPE_IN_SET : NEEDS_ESCAPE).test(s)) return s;
-  let out = '';
-  for (const ch of s) {
-    const c = ch.charCodeAt(0);
-    if (c < 0x20 || c === 0x7f || c === 0x5c || (inSet && c === 0x2c)) out += `\\x${hex(c)}`;
-    else out += ch;
+  let i = 0;
+  while (i < s.length && !mustEscape(s.charCodeAt(i), inSet)) i++;
+  if (i === s.length) return s;
+  let out = s.slice(0, i);
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += mustEscape(c, inSet) ? `\\x${hex(c)}` : s[i];
   }
   return out;
+}
+
+function mustEscape(c: number, inSet: boolean): boolean {
+  return c < 0x20 || c === 0x7f || c === 0x5c || (inSet && c === 0x2c);
 }
 
 function hex(c: number): string {

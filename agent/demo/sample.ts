@@ -2,6 +2,7 @@
 // planted anomalies. Deterministic (seeded), so the bundled file can be regenerated and checked.
 
 import type { ConnState, FlowRecord } from '../../collectors/record.js';
+import { mulberry32 } from '../random.js';
 
 export const DEMO_START = Date.UTC(2026, 9, 5) / 1000; // Monday 2026-10-05 00:00 UTC
 export const DEMO_DAYS = 28;
@@ -26,18 +27,6 @@ export const DEMO_NETWORK = {
   resolver: '192.168.10.2',
   fileServer: '10.20.0.20',
 };
-
-/** Small, fast, seedable PRNG (mulberry32) so the sample is identical on every machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function generateDemoFlows(seed = 20261005): FlowRecord[] {
   const rand = mulberry32(seed);

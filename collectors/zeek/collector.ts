@@ -12,9 +12,12 @@ import { type ArchiveFile, compareArchiveFiles, listArchive, parseArchiveName } 
 import { parseConfigTime, type ZeekCollectorConfig } from './config.js';
 import { ZeekConnParser, type ZeekParserState } from './parser.js';
 import {
+  archiveFor,
+  findInArchive,
   fingerprintOf,
   isTailPosition,
   LineReader,
+  logNameOf,
   nthLineEnd,
   positionAt,
   prefixMatches,
@@ -39,6 +42,11 @@ export interface StreamCheckpoint {
   parser: ZeekParserState;
   /** For files read once: read to the end. */
   done?: boolean;
+  /**
+   * For followed paths: wall-clock ms when the position was accepted. Compared with file
+   * modification times, it tells where in the archive to look for the file after a restart.
+   */
+  atMs?: number;
 }
 
 /** Saved for the archive: files up to `lastDone` (in time order) are read; `current` is under way. */
@@ -46,6 +54,12 @@ export interface BackfillCheckpoint {
   v: 1;
   lastDone?: string;
   current?: { relPath: string; position: TailPosition; parser: ZeekParserState };
+  /**
+   * Set when the backfill finished while a tail follows the archive's log: every file archived
+   * after `after` (all of them when unset) is a rotated copy of what the tail follows, so the
+   * tail reads it (from its own checkpoint), never the backfill.
+   */
+  handover?: { after?: string };
 }
 
 /** Checkpoint keys: one per followed path, per file read once, per archive directory. */
@@ -55,15 +69,11 @@ export const checkpointKeys = {
   backfill: (dir: string) => `zeek:backfill:${path.resolve(dir)}`,
 };
 
-/** What the sink has accepted of one input, ready to be saved. */
-interface Accepted {
-  value: unknown;
-}
-
 export class ZeekCollector implements Collector {
   readonly name = 'zeek';
   readonly counters: Counters;
-  private readonly accepted = new Map<string, Accepted>();
+  /** Per checkpoint key, the saved form of what the sink has accepted of that input. */
+  private readonly accepted = new Map<string, unknown>();
   private stopper?: AbortController;
   private running?: Promise<void>;
   private sinkQueue: Promise<void> = Promise.resolve();
@@ -82,7 +92,7 @@ export class ZeekCollector implements Collector {
     const onAbort = () => stopper.abort();
     if (signal.aborted) stopper.abort();
     else signal.addEventListener('abort', onAbort, { once: true });
-    const run = this.run(sink, stopper.signal);
+    const run = this.run(sink, stopper);
     this.running = run.then(
       () => {},
       () => {},
@@ -112,54 +122,125 @@ export class ZeekCollector implements Collector {
   saveCheckpointSync(): void {
     const store = this.ctx.checkpoints;
     if (!store) return;
-    for (const [key, a] of this.accepted) store.saveCheckpoint(key, a.value);
+    for (const [key, value] of this.accepted) store.saveCheckpoint(key, value);
   }
 
   // --- the stages -----------------------------------------------------------------------------
 
-  private async run(sink: RecordSink, signal: AbortSignal): Promise<void> {
+  private async run(sink: RecordSink, stopper: AbortController): Promise<void> {
     const { config } = this.ctx;
+    const signal = stopper.signal;
     this.reader = new LineReader({
       counters: this.counters,
       onIssue: this.ctx.onIssue,
       readBufferBytes: config.readBufferBytes,
       maxLineBytes: config.maxLineBytes,
     });
-    if (config.archiveDir !== undefined) await this.backfill(config.archiveDir, sink, signal);
+    const archives = this.tailArchives();
+    let handover: { after?: string } | undefined;
+    if (config.archiveDir !== undefined) {
+      handover = await this.backfill(config.archiveDir, sink, signal, archives.handoverTail);
+    }
     for (const file of config.files) {
       if (signal.aborted) return;
       await this.readOnce(file, sink, signal);
     }
     if (signal.aborted || config.tail.length === 0) return;
-    await Promise.all(config.tail.map((p) => this.follow(p, sink, signal)));
+    // One failing tail (the sink rejected) stops the others; start() returns after all ended.
+    const results = await Promise.allSettled(
+      config.tail.map((p) =>
+        this.follow(p, sink, signal, {
+          archiveDir: archives.dirOf.get(p),
+          catchUp: p === archives.handoverTail ? handover : undefined,
+        }).catch((err) => {
+          stopper.abort();
+          throw err;
+        }),
+      ),
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
-  private async backfill(dir: string, sink: RecordSink, signal: AbortSignal): Promise<void> {
+  /**
+   * Which archive each followed path searches for its rotated copies, and which one (if any)
+   * takes over the archive from the backfill. The configured archiveDir serves the paths whose
+   * log name no other followed path has: with two `conn` logs, the archive could not tell whose
+   * rotation a file is, so those fall back to zeekctl's layout (the parent of `current`).
+   */
+  private tailArchives(): { dirOf: Map<string, string | undefined>; handoverTail?: string } {
+    const { config } = this.ctx;
+    const dirOf = new Map<string, string | undefined>();
+    const byLog = new Map<string, string[]>();
+    for (const p of config.tail) byLog.set(logNameOf(p), [...(byLog.get(logNameOf(p)) ?? []), p]);
+    let handoverTail: string | undefined;
+    for (const [log, paths] of byLog) {
+      const unique = paths.length === 1;
+      for (const p of paths) dirOf.set(p, unique ? config.archiveDir : undefined);
+      if (config.archiveDir === undefined) continue;
+      if (unique && log === config.archiveLog) handoverTail = paths[0];
+      else if (!unique) {
+        this.ctx.onIssue({
+          component: 'zeek',
+          message:
+            `${paths.length} followed paths have the log name ${log} (${paths.join(', ')}); archiveDir is not searched for ` +
+            'their rotated copies, since it cannot tell whose they are' +
+            (log === config.archiveLog ? ', and the backfill does not hand over to them' : ''),
+        });
+      }
+    }
+    return { dirOf, handoverTail };
+  }
+
+  /**
+   * Reads the archive in time order. With `tail` (a followed path whose rotations land in this
+   * archive) the reading is split so that no file is read twice: the backfill reads what was
+   * archived before it first finished and then hands over; files archived later are rotated
+   * copies of the followed file and are read by its tail. Returns the hand-over point, if any.
+   */
+  private async backfill(
+    dir: string,
+    sink: RecordSink,
+    signal: AbortSignal,
+    tail?: string,
+  ): Promise<{ after?: string } | undefined> {
     const { config } = this.ctx;
     const key = checkpointKeys.backfill(dir);
     const saved = this.load(key, isBackfillCheckpoint) ?? { v: 1 };
-    this.accepted.set(key, { value: saved });
+    this.accepted.set(key, saved);
+    if (tail !== undefined && saved.handover) return saved.handover;
     const tz = config.archiveTimeZone;
     let lastDone = saved.lastDone ? parseRel(dir, saved.lastDone, tz) : undefined;
     let current = saved.current;
-    const listOpts = {
-      log: config.archiveLog,
-      timeZone: tz,
-      sinceMs: config.backfillSince ? parseConfigTime(config.backfillSince, tz) : undefined,
-      untilMs: config.backfillUntil ? parseConfigTime(config.backfillUntil, tz) : undefined,
-      counters: this.counters,
-      onIssue: this.ctx.onIssue,
-    };
+    // A tail that ran before the backfill was configured: its file, and everything after it, is
+    // the tail's to read from its checkpoint.
+    const stopAt = tail !== undefined ? await this.tailFileInArchive(dir, tail, signal) : undefined;
+    const sinceMs = config.backfillSince ? parseConfigTime(config.backfillSince, tz) : undefined;
+    const untilMs = config.backfillUntil ? parseConfigTime(config.backfillUntil, tz) : undefined;
+    const listOpts = { log: config.archiveLog, timeZone: tz, counters: this.counters, onIssue: this.ctx.onIssue };
     // List again after each pass: a live file may have been archived while we read.
     for (let pass = 0; !signal.aborted; pass++) {
+      // Listed whole, filtered here: the hand-over point is the newest file, wanted or not.
       const listing = await listArchive(
         dir,
         pass === 0 ? listOpts : { ...listOpts, onIssue: undefined, counters: undefined },
       );
-      const todo = listing.files.filter((f) => !lastDone || compareArchiveFiles(f, lastDone) > 0);
-      if (todo.length === 0) return;
+      const todo = listing.files.filter(
+        (f) =>
+          (sinceMs === undefined || f.endMs > sinceMs) &&
+          (untilMs === undefined || f.startMs < untilMs) &&
+          (!lastDone || compareArchiveFiles(f, lastDone) > 0) &&
+          (!stopAt || compareArchiveFiles(f, stopAt) < 0),
+      );
+      if (todo.length === 0) {
+        if (tail === undefined) return undefined;
+        const newest = listing.files.at(-1);
+        const handover = newest ? { after: newest.relPath } : {};
+        this.accepted.set(key, { v: 1, lastDone: lastDone?.relPath, handover } satisfies BackfillCheckpoint);
+        return handover;
+      }
       for (const f of todo) {
-        if (signal.aborted) return;
+        if (signal.aborted) return undefined;
         const resumeAt = current?.relPath === f.relPath ? current : undefined;
         const done = await this.readFileStream({
           file: f.path,
@@ -167,24 +248,47 @@ export class ZeekCollector implements Collector {
           sink,
           signal,
           save: (position, parser) => {
-            this.accepted.set(key, {
-              value: { v: 1, lastDone: lastDone?.relPath, current: { relPath: f.relPath, position, parser } },
-            });
+            const value: BackfillCheckpoint = {
+              v: 1,
+              lastDone: lastDone?.relPath,
+              current: { relPath: f.relPath, position, parser },
+            };
+            this.accepted.set(key, value);
           },
         });
-        if (!done) return;
+        if (!done) return undefined;
         lastDone = f;
         current = undefined;
         this.counters.add('archive_files');
-        this.accepted.set(key, { value: { v: 1, lastDone: f.relPath } });
+        this.accepted.set(key, { v: 1, lastDone: f.relPath });
       }
+    }
+    return undefined;
+  }
+
+  /** The archived file holding the followed path's checkpointed position, when it is archived. */
+  private async tailFileInArchive(dir: string, tail: string, signal: AbortSignal): Promise<ArchiveFile | undefined> {
+    // Read without reporting: follow() loads (and reports) it again.
+    const saved = this.ctx.checkpoints?.loadCheckpoint(checkpointKeys.tail(tail));
+    if (!isStreamCheckpoint(saved)) return undefined;
+    const loc = archiveFor(tail, dir);
+    if (!loc) return undefined;
+    // A copy still being compressed is waited for (a few seconds at most): deciding without it
+    // would hand the tail's file to the backfill.
+    for (;;) {
+      const found = await findInArchive(loc, saved.position, {
+        aroundMs: saved.atMs,
+        reader: this.reader as LineReader,
+      });
+      if (found !== 'wait' || signal.aborted) return found === 'wait' ? undefined : found;
+      await new Promise((r) => setTimeout(r, this.ctx.config.pollIntervalMs));
     }
   }
 
   private async readOnce(file: string, sink: RecordSink, signal: AbortSignal): Promise<void> {
     const key = checkpointKeys.file(file);
     const saved = this.load(key, isStreamCheckpoint);
-    if (saved) this.accepted.set(key, { value: saved });
+    if (saved) this.accepted.set(key, saved);
     if (saved?.done) {
       const id = await this.reader?.identify(file);
       if (
@@ -200,7 +304,7 @@ export class ZeekCollector implements Collector {
       resume: saved && !saved.done ? saved : undefined,
       sink,
       signal,
-      save: (position, parser, done) => this.accepted.set(key, { value: { v: 1, position, parser, done } }),
+      save: (position, parser, done) => this.accepted.set(key, { v: 1, position, parser, done }),
     });
   }
 
@@ -279,19 +383,29 @@ export class ZeekCollector implements Collector {
     }
   }
 
-  private async follow(livePath: string, sink: RecordSink, signal: AbortSignal): Promise<void> {
+  private async follow(
+    livePath: string,
+    sink: RecordSink,
+    signal: AbortSignal,
+    archive: { archiveDir?: string; catchUp?: { after?: string } },
+  ): Promise<void> {
     const { config } = this.ctx;
     const key = checkpointKeys.tail(livePath);
     const saved = this.load(key, isStreamCheckpoint);
     const parser = new ZeekConnParser({ file: livePath, counters: this.counters, onIssue: this.ctx.onIssue });
     let from: TailPosition | undefined;
     if (saved) {
-      this.accepted.set(key, { value: saved });
+      this.accepted.set(key, saved);
       if (this.restoreParser(parser, saved.parser, livePath)) from = saved.position;
     }
     const tailer = new ZeekTailer({
       path: livePath,
       from,
+      fromTimeMs: from ? saved?.atMs : undefined,
+      archiveDir: archive.archiveDir,
+      // Only a tail that never saved a position takes over from the backfill's hand-over point;
+      // one that did continues from its position and reads what was archived after it.
+      catchUp: saved === undefined ? archive.catchUp : undefined,
       startAt: config.startAt,
       pollIntervalMs: config.pollIntervalMs,
       readBufferBytes: config.readBufferBytes,
@@ -306,7 +420,8 @@ export class ZeekCollector implements Collector {
     // them, and a new file that has them replaces the old ones at its first line.
     for await (const chunk of tailer.chunks(signal)) {
       const stopped = await this.deliverChunk(chunk, parser, sink, signal, (position, state) => {
-        this.accepted.set(key, { value: { v: 1, position, parser: state } satisfies StreamCheckpoint });
+        // Real time, not the injected clock: it is compared with file modification times.
+        this.accepted.set(key, { v: 1, position, parser: state, atMs: Date.now() } satisfies StreamCheckpoint);
       });
       if (stopped) break;
     }
@@ -388,7 +503,12 @@ function isParserState(v: unknown): v is ZeekParserState {
 function isStreamCheckpoint(v: unknown): v is StreamCheckpoint {
   if (typeof v !== 'object' || v === null) return false;
   const c = v as Record<string, unknown>;
-  return c.v === 1 && isTailPosition(c.position) && isParserState(c.parser);
+  return (
+    c.v === 1 &&
+    isTailPosition(c.position) &&
+    isParserState(c.parser) &&
+    (c.atMs === undefined || (typeof c.atMs === 'number' && Number.isFinite(c.atMs)))
+  );
 }
 
 function isBackfillCheckpoint(v: unknown): v is BackfillCheckpoint {
@@ -396,6 +516,10 @@ function isBackfillCheckpoint(v: unknown): v is BackfillCheckpoint {
   const c = v as Record<string, unknown>;
   if (c.v !== 1) return false;
   if (c.lastDone !== undefined && typeof c.lastDone !== 'string') return false;
+  if (c.handover !== undefined) {
+    const h = c.handover as Record<string, unknown>;
+    if (typeof h !== 'object' || h === null || (h.after !== undefined && typeof h.after !== 'string')) return false;
+  }
   if (c.current === undefined) return true;
   const cur = c.current as Record<string, unknown>;
   return (

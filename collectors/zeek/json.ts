@@ -1,24 +1,31 @@
-// Reads one line of Zeek's JSON log output (`{"ts":…,"id.orig_h":…}`) into FlowValues straight
+// Reads one line of Zeek's JSON log output (`{"ts":…,"id.orig_h":…}`) into a FlowRecord straight
 // from bytes: a strict JSON scanner specialised for flat objects, no JSON.parse on the hot path.
 
+import type { ConnState, FlowRecord, TransportProto } from '../record.js';
 import {
   ByteScanner,
   CONN_FIELD_KINDS,
   EMPTY_SET,
   FNV_OFFSET,
   FNV_PRIME,
-  type FlowValues,
   K_CONN_STATE,
   K_DURATION,
   K_HISTORY,
   K_INNER_VLAN,
   K_LOCAL_ORIG,
   K_LOCAL_RESP,
+  K_MISSED_BYTES,
+  K_ORIG_BYTES,
   K_ORIG_H,
+  K_ORIG_IP_BYTES,
   K_ORIG_P,
+  K_ORIG_PKTS,
   K_PROTO,
+  K_RESP_BYTES,
   K_RESP_H,
+  K_RESP_IP_BYTES,
   K_RESP_P,
+  K_RESP_PKTS,
   K_SERVICE,
   K_SKIP,
   K_TS,
@@ -27,11 +34,13 @@ import {
   K_VLAN,
   KIND_NAMES,
   latin1,
+  RECORD_ORDER,
+  REQUIRED_KINDS,
   type StringCache,
-  setCount,
   showBytes,
   slowDecimal,
   utf8,
+  VALUE_NAMES,
 } from './tsv.js';
 
 const QUOTE = 34;
@@ -40,31 +49,84 @@ const MAX_DEPTH = 64;
 const KEY_TABLE_BITS = 8;
 /** Keys the table learns beyond conn.log's own (`_path`, `community_id`, ...), at most. */
 const MAX_LEARNED_KEYS = 96;
+/** Fast readers compiled per reader (each a new key order); then the generic path only. */
+const MAX_COMPILES = 16;
 
 /** Below this a JSON `ts` is seconds; above it, milliseconds (Zeek's JSON::TS_MILLIS). */
 const MILLIS_THRESHOLD = 1e11;
 
+/**
+ * The values of one line for the generic path, reused from line to line; `mask` has bit
+ * 1 << kind set for each value present.
+ */
+class FlowValues {
+  mask = 0;
+  ts = 0;
+  uid = '';
+  orig_h = '';
+  orig_p = 0;
+  resp_h = '';
+  resp_p = 0;
+  proto = '';
+  service = '';
+  duration = 0;
+  orig_bytes = 0;
+  resp_bytes = 0;
+  conn_state = '';
+  local_orig = false;
+  local_resp = false;
+  missed_bytes = 0;
+  history = '';
+  orig_pkts = 0;
+  orig_ip_bytes = 0;
+  resp_pkts = 0;
+  resp_ip_bytes = 0;
+  tunnel_parents: string[] = EMPTY_SET;
+  vlan = 0;
+  inner_vlan = 0;
+}
+
+/** A compiled reader for one key order: a record, or undefined when the line does not fit. */
+type FastReader = (r: JsonRowReader, buf: Buffer, start: number, end: number) => FlowRecord | undefined;
+
+const compiledReaders = new Map<string, FastReader>();
+const MAX_CACHED = 64;
+
+/**
+ * Reads JSON lines. Most lines go through a reader compiled for the key order this log uses
+ * (Zeek writes every line's keys in one order, leaving out unset ones); a line it does not fit
+ * (spaces, a key in a new place, any error) goes through the generic scanner, which teaches the
+ * next compiled reader the new order or reports what is wrong.
+ */
 export class JsonRowReader extends ByteScanner {
-  /** Set when read() returns false: the field (if known) and what was wrong. */
+  /** Set when read() returns undefined: the field (if known) and what was wrong. */
   errorField: string | undefined;
   errorMessage = '';
+  /** Bit 1 << kind of each value the last line read had (set when read() returns a record). */
+  mask = 0;
 
+  private readonly values = new FlowValues();
   private readonly keyNames: string[];
   private readonly keyBytes: Uint8Array[];
   /** Each key's bytes and closing quote as little-endian 32-bit words, for 4-byte compares. */
   private readonly keyWords: Int32Array[];
-  private view = new DataView(new ArrayBuffer(0));
+  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   private viewOf: Buffer | undefined;
   private readonly keyKinds: Uint8Array;
   private readonly keyMask = (1 << KEY_TABLE_BITS) - 1;
   private learned = 0;
   /**
-   * The last two keys seen after each key (index: slot + 1; 0 is the start of the object). Zeek
-   * writes a log's keys in one order, leaving out unset ones, so comparing the bytes with a
-   * predicted key usually replaces hashing and lookup.
+   * The last two keys seen after each key (index: slot + 1; 0 is the start of the object), so
+   * that the generic path usually compares bytes with a predicted key instead of hashing.
    */
   private readonly next1 = new Int16Array((1 << KEY_TABLE_BITS) + 1).fill(-1);
   private readonly next2 = new Int16Array((1 << KEY_TABLE_BITS) + 1).fill(-1);
+  /** Key slots of the line the generic path read last, in order. */
+  private readonly seen: number[] = [];
+  /** The key order the compiled reader follows (slots). */
+  private order: number[] = [];
+  private fast: FastReader | undefined;
+  private compiles = 0;
 
   constructor(private readonly cache: StringCache) {
     super();
@@ -75,12 +137,68 @@ export class JsonRowReader extends ByteScanner {
     for (const [name, kind] of CONN_FIELD_KINDS) this.addKey(name, kind);
   }
 
-  read(buf: Buffer, start: number, end: number, v: FlowValues): boolean {
-    this.errorField = undefined;
+  /** The record of one line; undefined (with errorField and errorMessage set) when it is bad. */
+  read(buf: Buffer, start: number, end: number): FlowRecord | undefined {
     if (buf !== this.viewOf) {
       this.viewOf = buf;
       this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     }
+    if (this.fast !== undefined) {
+      const record = this.fast(this, buf, start, end);
+      if (record !== undefined) return record;
+    }
+    const v = this.values;
+    if (!this.readGeneric(buf, start, end, v)) return undefined;
+    this.mask = v.mask;
+    this.learn();
+    return recordOf(v);
+  }
+
+  /** Folds the key order of the line just read into the compiled reader's order. */
+  private learn(): void {
+    const seen = this.seen;
+    const order = this.order;
+    let at = 0;
+    let fits = true;
+    for (const slot of seen) {
+      const i = order.indexOf(slot, at);
+      if (i < 0) {
+        fits = false;
+        break;
+      }
+      at = i + 1;
+    }
+    if (fits || this.compiles >= MAX_COMPILES || seen.length === 0) return;
+    // New keys go where this line has them; a conflicting order starts over from this line.
+    const merged: number[] = [];
+    let next = 0;
+    let conflict = false;
+    for (const slot of seen) {
+      const i = order.indexOf(slot);
+      if (i < 0) {
+        merged.push(slot);
+        continue;
+      }
+      if (i < next) {
+        conflict = true;
+        break;
+      }
+      for (; next < i; next++) if (!seen.includes(order[next])) merged.push(order[next]);
+      merged.push(slot);
+      next = i + 1;
+    }
+    if (!conflict) for (; next < order.length; next++) if (!seen.includes(order[next])) merged.push(order[next]);
+    this.order = conflict ? [...seen, ...order.filter((s) => !seen.includes(s))] : merged;
+    this.compiles++;
+    this.fast = compileFastReader(
+      this.order.map((s) => this.keyNames[s]),
+      this.order.map((s) => this.keyKinds[s]),
+    );
+  }
+
+  private readGeneric(buf: Buffer, start: number, end: number, v: FlowValues): boolean {
+    this.errorField = undefined;
+    this.seen.length = 0;
     let p = skipWs(buf, start, end);
     if (p >= end || buf[p] !== 123) return this.fail(buf, start, p, end, 'expected a JSON object');
     p = skipWs(buf, p + 1, end);
@@ -109,6 +227,7 @@ export class JsonRowReader extends ByteScanner {
           this.next1[previous] = slot;
         }
         previous = slot + 1;
+        if (slot >= 0) this.seen.push(slot);
         const kind = slot >= 0 ? this.keyKinds[slot] : K_SKIP;
         // Zeek writes compact JSON: test for the expected byte before skipping whitespace.
         p = q + 1;
@@ -242,27 +361,16 @@ export class JsonRowReader extends ByteScanner {
     const b0 = buf[p];
     switch (kind) {
       case K_TS: {
-        let t: number;
-        if (b0 === QUOTE) {
-          const close = this.scanString(buf, p, end);
-          if (close < 0) return this.failValue(buf, p, end, 'unterminated string');
-          t = parseIsoTime(buf, p + 1, close);
-          if (Number.isNaN(t)) t = this.scanDecimal(buf, p + 1, close) + (this.pos === close ? 0 : Number.NaN);
-          this.pos = close + 1;
-        } else {
-          t = this.number(buf, p, end);
-          // Integral values this large are milliseconds (JSON::TS_MILLIS).
-          if (t >= MILLIS_THRESHOLD && t < MILLIS_THRESHOLD * 1000 && Number.isInteger(t)) t /= 1000;
-        }
-        if (!(t >= 0 && t < MILLIS_THRESHOLD)) return this.failValue(buf, p, end, 'not a valid time');
+        const t = this.time(buf, p, end);
+        if (Number.isNaN(t)) return this.failValue(buf, p, end, 'not a valid time');
         v.ts = t;
         return true;
       }
       case K_ORIG_H:
       case K_RESP_H: {
         if (b0 !== QUOTE) return this.failValue(buf, p, end, 'expected a string');
-        const s = this.address(buf, p, end);
-        if (s === undefined) return this.failValue(buf, p, end, 'invalid string');
+        const s = this.string(buf, p, end, true);
+        if (s === undefined) return this.failValue(buf, p, end, 'unterminated string or bad escape');
         if (kind === K_ORIG_H) v.orig_h = s;
         else v.resp_h = s;
         return true;
@@ -274,7 +382,7 @@ export class JsonRowReader extends ByteScanner {
       case K_HISTORY: {
         if (b0 !== QUOTE) return this.failValue(buf, p, end, 'expected a string');
         const s = this.string(buf, p, end, kind !== K_UID);
-        if (s === undefined) return this.failValue(buf, p, end, 'invalid string');
+        if (s === undefined) return this.failValue(buf, p, end, 'unterminated string or bad escape');
         if (kind === K_UID) v.uid = s;
         else if (kind === K_PROTO) v.proto = s;
         else if (kind === K_SERVICE) v.service = s;
@@ -298,22 +406,18 @@ export class JsonRowReader extends ByteScanner {
       }
       case K_LOCAL_ORIG:
       case K_LOCAL_RESP: {
-        let value: boolean;
-        if (isLiteral(buf, p, end, 'true')) {
-          value = true;
-          this.pos = p + 4;
-        } else if (isLiteral(buf, p, end, 'false')) {
-          value = false;
-          this.pos = p + 5;
-        } else {
-          return this.failValue(buf, p, end, 'not a bool (true or false)');
-        }
-        if (kind === K_LOCAL_ORIG) v.local_orig = value;
-        else v.local_resp = value;
+        const value = this.bool(buf, p, end);
+        if (value < 0) return this.failValue(buf, p, end, 'not a bool (true or false)');
+        if (kind === K_LOCAL_ORIG) v.local_orig = value === 1;
+        else v.local_resp = value === 1;
         return true;
       }
-      case K_TUNNEL_PARENTS:
-        return this.stringArray(buf, p, end, v);
+      case K_TUNNEL_PARENTS: {
+        const list = this.stringList(buf, p, end);
+        if (list === undefined) return this.failValue(buf, p, end, 'expected an array of strings');
+        v.tunnel_parents = list;
+        return true;
+      }
       case K_VLAN:
       case K_INNER_VLAN: {
         const negative = b0 === 45;
@@ -334,7 +438,7 @@ export class JsonRowReader extends ByteScanner {
   }
 
   /** An unsigned JSON integer at p; -1 when the token is not one. */
-  private integer(buf: Buffer, p: number, end: number): number {
+  integer(buf: Buffer, p: number, end: number): number {
     const n = this.scanUint(buf, p, end);
     const stop = this.pos;
     if (stop < end) {
@@ -345,7 +449,7 @@ export class JsonRowReader extends ByteScanner {
   }
 
   /** A JSON number at p (exponents included); NaN when the token is not one. */
-  private number(buf: Buffer, p: number, end: number): number {
+  number(buf: Buffer, p: number, end: number): number {
     const x = this.scanDecimal(buf, p, end);
     let q = this.pos;
     if (q < end && (buf[q] === 101 || buf[q] === 69)) {
@@ -360,54 +464,30 @@ export class JsonRowReader extends ByteScanner {
   }
 
   /** The string whose opening quote is at p; undefined when it is not valid JSON. */
-  private string(buf: Buffer, p: number, end: number, intern: boolean): string | undefined {
+  string(buf: Buffer, p: number, end: number, intern: boolean): string | undefined {
     const start = p + 1;
-    let hash = FNV_OFFSET;
+    let w0 = 0;
+    let w1 = 0;
+    let w2 = 0;
+    let w3 = 0;
     let high = 0;
     let q = start;
     for (; q < end; q++) {
       const b = buf[q];
       if (b === QUOTE || b === BACKSLASH || b < 0x20) break;
-      hash = Math.imul(hash ^ b, FNV_PRIME);
+      w0 = (w0 << 8) | (w1 >>> 24);
+      w1 = (w1 << 8) | (w2 >>> 24);
+      w2 = (w2 << 8) | (w3 >>> 24);
+      w3 = (w3 << 8) | b;
       high |= b;
     }
     if (q < end && buf[q] === QUOTE) {
       this.pos = q + 1;
       if (high >= 0x80) return utf8(buf, start, q);
-      return intern ? this.cache.get(buf, start, q, hash) : latin1(buf, start, q);
+      if (!intern) return latin1(buf, start, q);
+      return q - start <= 16 ? this.cache.short(buf, start, q, w0, w1, w2, w3) : this.cache.long(buf, start, q);
     }
     return this.escapedString(buf, p, end);
-  }
-
-  /** A quoted address; dotted quads take the IPv4 cache. */
-  private address(buf: Buffer, p: number, end: number): string | undefined {
-    const start = p + 1;
-    let q = start;
-    let addr = 0;
-    let octet = 0;
-    let digits = 0;
-    let dots = 0;
-    for (; q < end; q++) {
-      const d = buf[q] - 48;
-      if (d >= 0 && d <= 9) {
-        // A leading zero is not canonical text; the string cache keeps such text exact.
-        if (digits === 1 && octet === 0) break;
-        octet = octet * 10 + d;
-        digits++;
-      } else if (d === -2 && digits > 0 && octet <= 255 && dots < 3) {
-        addr = (addr << 8) | octet;
-        octet = 0;
-        digits = 0;
-        dots++;
-      } else {
-        break;
-      }
-    }
-    if (dots === 3 && digits > 0 && octet <= 255 && q < end && buf[q] === QUOTE) {
-      this.pos = q + 1;
-      return this.cache.ipv4(buf, start, q, (addr << 8) | octet);
-    }
-    return this.string(buf, p, end, true);
   }
 
   private escapedString(buf: Buffer, p: number, end: number): string | undefined {
@@ -421,19 +501,19 @@ export class JsonRowReader extends ByteScanner {
     }
   }
 
-  private stringArray(buf: Buffer, p: number, end: number, v: FlowValues): boolean {
-    if (buf[p] !== 91) return this.failValue(buf, p, end, 'expected an array of strings');
+  /** An array of strings at p (a set such as tunnel_parents); undefined when it is not one. */
+  stringList(buf: Buffer, p: number, end: number): string[] | undefined {
+    if (buf[p] !== 91) return undefined;
     let q = skipWs(buf, p + 1, end);
     if (q < end && buf[q] === 93) {
-      v.tunnel_parents = EMPTY_SET;
       this.pos = q + 1;
-      return true;
+      return EMPTY_SET;
     }
     const out: string[] = [];
     for (;;) {
-      if (q >= end || buf[q] !== QUOTE) return this.failValue(buf, q, end, 'expected a string');
+      if (q >= end || buf[q] !== QUOTE) return undefined;
       const s = this.string(buf, q, end, true);
-      if (s === undefined) return this.failValue(buf, q, end, 'invalid string');
+      if (s === undefined) return undefined;
       out.push(s);
       q = skipWs(buf, this.pos, end);
       if (q < end && buf[q] === 44) {
@@ -441,10 +521,55 @@ export class JsonRowReader extends ByteScanner {
         continue;
       }
       if (q < end && buf[q] === 93) break;
-      return this.failValue(buf, q, end, "expected ',' or ']'");
+      return undefined;
     }
-    v.tunnel_parents = out;
     this.pos = q + 1;
+    return out;
+  }
+
+  /** 1 for `true`, 0 for `false`, -1 for anything else; `pos` after it. */
+  bool(buf: Buffer, p: number, end: number): number {
+    if (isLiteral(buf, p, end, 'true')) {
+      this.pos = p + 4;
+      return 1;
+    }
+    if (isLiteral(buf, p, end, 'false')) {
+      this.pos = p + 5;
+      return 0;
+    }
+    return -1;
+  }
+
+  /** Whether `null` is at p. */
+  isNull(buf: Buffer, p: number, end: number): boolean {
+    return isLiteral(buf, p, end, 'null');
+  }
+
+  /** A time at p: epoch seconds, integer milliseconds or an ISO-8601 string; NaN if none. */
+  time(buf: Buffer, p: number, end: number): number {
+    let t: number;
+    if (buf[p] === QUOTE) {
+      const close = this.scanString(buf, p, end);
+      if (close < 0) return Number.NaN;
+      t = parseIsoTime(buf, p + 1, close);
+      if (Number.isNaN(t)) t = this.scanDecimal(buf, p + 1, close) + (this.pos === close ? 0 : Number.NaN);
+      this.pos = close + 1;
+    } else {
+      t = this.number(buf, p, end);
+      // Integral values this large are milliseconds (JSON::TS_MILLIS).
+      if (t >= MILLIS_THRESHOLD && t < MILLIS_THRESHOLD * 1000 && Number.isInteger(t)) t /= 1000;
+    }
+    return t >= 0 && t < MILLIS_THRESHOLD ? t : Number.NaN;
+  }
+
+  /** Whether the bytes at p are `lit` (a key's `"name":`, as words and trailing bytes). */
+  literal(buf: Buffer, p: number, end: number, words: Int32Array, tail: Uint8Array): boolean {
+    const len = words.length * 4 + tail.length;
+    if (p + len > end) return false;
+    const view = this.view;
+    for (let i = 0; i < words.length; i++) if (view.getInt32(p + 4 * i, true) !== words[i]) return false;
+    const t = p + words.length * 4;
+    for (let i = 0; i < tail.length; i++) if (buf[t + i] !== tail[i]) return false;
     return true;
   }
 
@@ -464,7 +589,7 @@ export class JsonRowReader extends ByteScanner {
    * Skips any JSON value at p (validating it); returns the position after it, or -(pos + 1)
    * of the offending byte.
    */
-  private skipValue(buf: Buffer, p: number, end: number, depth: number): number {
+  skipValue(buf: Buffer, p: number, end: number, depth: number): number {
     if (p >= end || depth > MAX_DEPTH) return -(p + 1);
     const b = buf[p];
     if (b === QUOTE) {
@@ -512,6 +637,152 @@ export class JsonRowReader extends ByteScanner {
     this.errorMessage = `${what}: ${showBytes(buf, start, scanToken(buf, start, end))}`;
     return false;
   }
+}
+
+function setCount(v: FlowValues, kind: number, count: number): void {
+  switch (kind) {
+    case K_ORIG_BYTES:
+      v.orig_bytes = count;
+      break;
+    case K_RESP_BYTES:
+      v.resp_bytes = count;
+      break;
+    case K_MISSED_BYTES:
+      v.missed_bytes = count;
+      break;
+    case K_ORIG_PKTS:
+      v.orig_pkts = count;
+      break;
+    case K_ORIG_IP_BYTES:
+      v.orig_ip_bytes = count;
+      break;
+    case K_RESP_PKTS:
+      v.resp_pkts = count;
+      break;
+    case K_RESP_IP_BYTES:
+      v.resp_ip_bytes = count;
+      break;
+  }
+}
+
+/** The record of the generic path's values, in the property order of every Zeek record. */
+function recordOf(v: FlowValues): FlowRecord {
+  const m = v.mask;
+  const has = (kind: number) => (m & (1 << kind)) !== 0;
+  return {
+    kind: 'flow',
+    ts: v.ts,
+    uid: v.uid,
+    orig_h: v.orig_h,
+    orig_p: v.orig_p,
+    resp_h: v.resp_h,
+    resp_p: v.resp_p,
+    proto: v.proto as TransportProto,
+    service: has(K_SERVICE) ? v.service : undefined,
+    duration: has(K_DURATION) ? v.duration : undefined,
+    orig_bytes: has(K_ORIG_BYTES) ? v.orig_bytes : undefined,
+    resp_bytes: has(K_RESP_BYTES) ? v.resp_bytes : undefined,
+    conn_state: has(K_CONN_STATE) ? (v.conn_state as ConnState) : undefined,
+    local_orig: has(K_LOCAL_ORIG) ? v.local_orig : undefined,
+    local_resp: has(K_LOCAL_RESP) ? v.local_resp : undefined,
+    missed_bytes: has(K_MISSED_BYTES) ? v.missed_bytes : undefined,
+    history: has(K_HISTORY) ? v.history : undefined,
+    orig_pkts: has(K_ORIG_PKTS) ? v.orig_pkts : undefined,
+    orig_ip_bytes: has(K_ORIG_IP_BYTES) ? v.orig_ip_bytes : undefined,
+    resp_pkts: has(K_RESP_PKTS) ? v.resp_pkts : undefined,
+    resp_ip_bytes: has(K_RESP_IP_BYTES) ? v.resp_ip_bytes : undefined,
+    tunnel_parents: has(K_TUNNEL_PARENTS) ? v.tunnel_parents : undefined,
+    vlan: has(K_VLAN) ? v.vlan : undefined,
+    inner_vlan: has(K_INNER_VLAN) ? v.inner_vlan : undefined,
+  };
+}
+
+/**
+ * Compiles the fast reader for a key order: for each key in turn, if the line has it next
+ * (`,"name":` compared as bytes), its value is parsed into a local; absent keys are passed
+ * over. Anything unexpected returns undefined, and the generic path takes the line. The source
+ * holds only numbers and this module's constants; key names reach the code as byte arrays.
+ */
+function compileFastReader(names: string[], kinds: number[]): FastReader {
+  const cacheKey = names.map((n, i) => `${kinds[i]}:${n}`).join('\n');
+  const cached = compiledReaders.get(cacheKey);
+  if (cached) return cached;
+  const words: Int32Array[] = [];
+  const tails: Uint8Array[] = [];
+  for (const name of names) {
+    const bytes = Buffer.from(`"${name}":`, 'utf8');
+    const n = bytes.length >> 2;
+    words.push(Int32Array.from({ length: n }, (_, i) => bytes.readInt32LE(i * 4)));
+    tails.push(new Uint8Array(bytes.subarray(n * 4)));
+  }
+  let src = 'let p = start;\nlet mask = 0;\nlet x = 0;\nlet y = 0;\nlet s;\nlet any = 0;\nlet q = 0;\n';
+  for (const kind of RECORD_ORDER) {
+    const initial =
+      kind === K_TS || kind === K_ORIG_P || kind === K_RESP_P
+        ? '0'
+        : REQUIRED_KINDS.includes(kind)
+          ? "''"
+          : 'undefined';
+    src += `let f_${VALUE_NAMES[kind]} = ${initial};\n`;
+  }
+  src += 'if (p >= end || buf[p] !== 123) return undefined;\np++;\n';
+  for (let i = 0; i < names.length; i++) {
+    const kind = kinds[i];
+    const local = `f_${VALUE_NAMES[kind]}`;
+    let parse: string;
+    switch (kind) {
+      case K_SKIP:
+        parse = 'p = r.skipValue(buf, p, end, 0);\nif (p < 0) return undefined;';
+        break;
+      case K_TS:
+        parse = `x = r.time(buf, p, end);\nif (x !== x) return undefined;\n${local} = x;\np = r.pos;`;
+        break;
+      case K_ORIG_H:
+      case K_RESP_H:
+        parse = `if (buf[p] !== 34) return undefined;\ns = r.string(buf, p, end, true);\nif (s === undefined) return undefined;\n${local} = s;\np = r.pos;`;
+        break;
+      case K_UID:
+      case K_PROTO:
+      case K_SERVICE:
+      case K_CONN_STATE:
+      case K_HISTORY:
+        parse = `if (buf[p] !== 34) return undefined;\ns = r.string(buf, p, end, ${kind !== K_UID});\nif (s === undefined) return undefined;\n${local} = s;\np = r.pos;`;
+        break;
+      case K_ORIG_P:
+      case K_RESP_P:
+        parse = `x = r.integer(buf, p, end);\nif (x < 0 || x > 65535) return undefined;\n${local} = x;\np = r.pos;`;
+        break;
+      case K_DURATION:
+        parse = `x = r.number(buf, p, end);\nif (x !== x) return undefined;\n${local} = x;\np = r.pos;`;
+        break;
+      case K_LOCAL_ORIG:
+      case K_LOCAL_RESP:
+        parse = `x = r.bool(buf, p, end);\nif (x < 0) return undefined;\n${local} = x === 1;\np = r.pos;`;
+        break;
+      case K_TUNNEL_PARENTS:
+        parse = `s = r.stringList(buf, p, end);\nif (s === undefined) return undefined;\n${local} = s;\np = r.pos;`;
+        break;
+      case K_VLAN:
+      case K_INNER_VLAN:
+        parse = `x = buf[p] === 45 ? 1 : 0;\ny = r.integer(buf, p + x, end);\nif (y < 0) return undefined;\n${local} = x === 1 ? -y : y;\np = r.pos;`;
+        break;
+      default:
+        parse = `x = r.integer(buf, p, end);\nif (x < 0) return undefined;\n${local} = x;\np = r.pos;`;
+    }
+    const bit = kind === K_SKIP ? '' : `mask |= ${1 << kind};\n`;
+    src +=
+      `q = any === 0 ? p : p < end && buf[p] === 44 ? p + 1 : -1;\n` +
+      `if (q >= 0 && r.literal(buf, q, end, words[${i}], tails[${i}])) {\n` +
+      `p = q + ${words[i].length * 4 + tails[i].length};\nany = 1;\n` +
+      `if (p < end && buf[p] === 110) {\nif (!r.isNull(buf, p, end)) return undefined;\np += 4;\n} else {\n${parse}\n${bit}}\n}\n`;
+  }
+  src += 'if (p >= end || buf[p] !== 125 || p + 1 !== end) return undefined;\nr.mask = mask;\n';
+  src += `return { kind: 'flow', ${RECORD_ORDER.map((k) => `${VALUE_NAMES[k]}: f_${VALUE_NAMES[k]}`).join(', ')} };\n`;
+  const make = new Function('words', 'tails', `return function fastJsonRow(r, buf, start, end) {\n${src}};`);
+  const reader = make(words, tails) as FastReader;
+  if (compiledReaders.size >= MAX_CACHED) compiledReaders.clear();
+  compiledReaders.set(cacheKey, reader);
+  return reader;
 }
 
 function isWs(b: number): boolean {
@@ -629,8 +900,7 @@ export function parseIsoTime(buf: Buffer, start: number, end: number): number {
       return Number.NaN;
     }
   }
-  const seconds =
-    daysFromCivil(y1 * 100 + y2, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+  const seconds = daysFromCivil(y1 * 100 + y2, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
   if (fractionDigits === 0) return seconds;
   const scale = 10 ** fractionDigits;
   const mantissa = seconds * scale + fraction;

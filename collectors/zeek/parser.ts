@@ -1,30 +1,13 @@
 // Parses Zeek conn.log lines, TSV (with #fields/#types headers) or JSON, into FlowRecords; the
 // format is recognised per line, bad lines are reported and skipped, headers are tracked.
 
-import type { Counters } from '../../agent/metrics.js';
 import type { IssueHandler } from '../../agent/issues.js';
-import { CONN_STATES, type ConnState, type FlowRecord, type TransportProto } from '../record.js';
+import type { Counters } from '../../agent/metrics.js';
+import { CONN_STATES, type FlowRecord, type TransportProto } from '../record.js';
 import { JsonRowReader } from './json.js';
 import {
   CONN_FIELD_KINDS,
-  FlowValues,
-  K_CONN_STATE,
-  K_DURATION,
-  K_HISTORY,
-  K_INNER_VLAN,
-  K_LOCAL_ORIG,
-  K_LOCAL_RESP,
-  K_MISSED_BYTES,
-  K_ORIG_BYTES,
-  K_ORIG_IP_BYTES,
-  K_ORIG_PKTS,
-  K_RESP_BYTES,
-  K_RESP_IP_BYTES,
-  K_RESP_PKTS,
-  K_SERVICE,
   K_SKIP,
-  K_TUNNEL_PARENTS,
-  K_VLAN,
   KIND_NAMES,
   REQUIRED_KINDS,
   REQUIRED_MASK,
@@ -73,23 +56,6 @@ const DEFAULTS = {
   unsetField: '-',
 } as const;
 
-const B_SERVICE = 1 << K_SERVICE;
-const B_DURATION = 1 << K_DURATION;
-const B_ORIG_BYTES = 1 << K_ORIG_BYTES;
-const B_RESP_BYTES = 1 << K_RESP_BYTES;
-const B_CONN_STATE = 1 << K_CONN_STATE;
-const B_LOCAL_ORIG = 1 << K_LOCAL_ORIG;
-const B_LOCAL_RESP = 1 << K_LOCAL_RESP;
-const B_MISSED_BYTES = 1 << K_MISSED_BYTES;
-const B_HISTORY = 1 << K_HISTORY;
-const B_ORIG_PKTS = 1 << K_ORIG_PKTS;
-const B_ORIG_IP_BYTES = 1 << K_ORIG_IP_BYTES;
-const B_RESP_PKTS = 1 << K_RESP_PKTS;
-const B_RESP_IP_BYTES = 1 << K_RESP_IP_BYTES;
-const B_TUNNEL_PARENTS = 1 << K_TUNNEL_PARENTS;
-const B_VLAN = 1 << K_VLAN;
-const B_INNER_VLAN = 1 << K_INNER_VLAN;
-
 const PROTOS: ReadonlySet<string> = new Set<TransportProto>(['tcp', 'udp', 'icmp', 'unknown_transport']);
 const STATES: ReadonlySet<string> = new Set<string>(CONN_STATES);
 
@@ -97,10 +63,8 @@ export class ZeekConnParser {
   private readonly file: string;
   private readonly counters: Counters;
   private readonly onIssue: IssueHandler;
-  private readonly values = new FlowValues();
-  private readonly cache = new StringCache();
-  private readonly tsv = new TsvRowReader(this.cache);
-  private readonly json = new JsonRowReader(this.cache);
+  private readonly tsv = new TsvRowReader(sharedCache());
+  private readonly json = new JsonRowReader(sharedCache());
 
   private format: 'tsv' | 'json' | null = null;
   private separator: string = DEFAULTS.separator;
@@ -111,6 +75,8 @@ export class ZeekConnParser {
   private fields: string[] | null = null;
   private types: string[] | null = null;
   private reportedNoHeader = false;
+  /** Kind of each #fields column. */
+  private plan = new Uint8Array(0);
   /** A required column the current #fields lacks; its data lines are skipped (and counted). */
   private missingColumn: string | null = null;
   // The last proto and state that were checked: interned strings repeat, so === usually hits.
@@ -165,7 +131,9 @@ export class ZeekConnParser {
     };
   }
 
+  /** Restores a saved state; throws if `s` is not one (the caller then starts from scratch). */
   restoreState(s: ZeekParserState): void {
+    if (!isState(s)) throw new Error('not a saved Zeek parser state (version 1)');
     this.format = s.format;
     this.separator = s.separator;
     this.setSeparator = s.setSeparator;
@@ -199,18 +167,18 @@ export class ZeekConnParser {
       this.header(buf.toString('utf8', start, end), line);
       return;
     }
-    const v = this.values;
     if (first === 123 || (first === 32 && startsJson(buf, start, end))) {
-      this.format = 'json';
+      if (this.format !== 'json') this.format = 'json';
       this.counters.received++;
-      if (!this.json.read(buf, start, end, v)) {
+      const record = this.json.read(buf, start, end);
+      if (record === undefined) {
         this.bad(line, this.json.errorField, this.json.errorMessage);
         return;
       }
-      this.finish(v, line, 'missing', out);
+      this.accept(record, this.json.mask, line, 'missing', out);
       return;
     }
-    this.format = 'tsv';
+    if (this.format !== 'tsv') this.format = 'tsv';
     if (this.fields === null) {
       if (this.looksLikeNamesLine(buf, start, end)) {
         // Zeek's LogAscii::tsv=T output: one line of column names instead of the # header.
@@ -235,63 +203,41 @@ export class ZeekConnParser {
       this.counters.errors++;
       return;
     }
-    if (!this.tsv.read(buf, start, end, v)) {
+    const record = this.tsv.read(buf, start, end);
+    if (record === undefined) {
       this.bad(line, this.fields[this.tsv.errorColumn], this.tsv.errorMessage);
       return;
     }
-    this.finish(v, line, 'unset', out);
+    this.accept(record, this.tsv.mask, line, 'unset', out);
   }
 
   /** Checks what both formats need and appends the record. */
-  private finish(v: FlowValues, line: number, absent: 'missing' | 'unset', out: FlowRecord[]): void {
-    const m = v.mask;
-    if ((m & REQUIRED_MASK) !== REQUIRED_MASK) {
-      const kind = REQUIRED_KINDS.find((k) => (m & (1 << k)) === 0) ?? 0;
+  private accept(r: FlowRecord, mask: number, line: number, absent: 'missing' | 'unset', out: FlowRecord[]): void {
+    if ((mask & REQUIRED_MASK) !== REQUIRED_MASK) {
+      const kind = REQUIRED_KINDS.find((k) => (mask & (1 << k)) === 0) ?? 0;
       this.bad(line, KIND_NAMES[kind], absent === 'missing' ? 'required field is missing' : 'required field is unset');
       return;
     }
-    if (v.proto !== this.lastProto) {
-      if (!PROTOS.has(v.proto)) {
-        this.bad(line, 'proto', `unknown transport protocol '${v.proto}' (expected tcp, udp, icmp or unknown_transport)`);
+    if (r.proto !== this.lastProto) {
+      if (!PROTOS.has(r.proto)) {
+        this.bad(
+          line,
+          'proto',
+          `unknown transport protocol '${r.proto}' (expected tcp, udp, icmp or unknown_transport)`,
+        );
         return;
       }
-      this.lastProto = v.proto;
+      this.lastProto = r.proto;
     }
-    if ((m & B_CONN_STATE) !== 0 && v.conn_state !== this.lastState) {
-      if (!STATES.has(v.conn_state)) {
-        this.bad(line, 'conn_state', `unknown connection state '${v.conn_state}'`);
+    const state = r.conn_state;
+    if (state !== undefined && state !== this.lastState) {
+      if (!STATES.has(state)) {
+        this.bad(line, 'conn_state', `unknown connection state '${state}'`);
         return;
       }
-      this.lastState = v.conn_state;
+      this.lastState = state;
     }
-    // One literal with every field, always in this order: every record has the same hidden
-    // class, which keeps the detectors' property reads monomorphic.
-    out.push({
-      kind: 'flow',
-      ts: v.ts,
-      uid: v.uid,
-      orig_h: v.orig_h,
-      orig_p: v.orig_p,
-      resp_h: v.resp_h,
-      resp_p: v.resp_p,
-      proto: v.proto as TransportProto,
-      service: (m & B_SERVICE) !== 0 ? v.service : undefined,
-      duration: (m & B_DURATION) !== 0 ? v.duration : undefined,
-      orig_bytes: (m & B_ORIG_BYTES) !== 0 ? v.orig_bytes : undefined,
-      resp_bytes: (m & B_RESP_BYTES) !== 0 ? v.resp_bytes : undefined,
-      conn_state: (m & B_CONN_STATE) !== 0 ? (v.conn_state as ConnState) : undefined,
-      local_orig: (m & B_LOCAL_ORIG) !== 0 ? v.local_orig : undefined,
-      local_resp: (m & B_LOCAL_RESP) !== 0 ? v.local_resp : undefined,
-      missed_bytes: (m & B_MISSED_BYTES) !== 0 ? v.missed_bytes : undefined,
-      history: (m & B_HISTORY) !== 0 ? v.history : undefined,
-      orig_pkts: (m & B_ORIG_PKTS) !== 0 ? v.orig_pkts : undefined,
-      orig_ip_bytes: (m & B_ORIG_IP_BYTES) !== 0 ? v.orig_ip_bytes : undefined,
-      resp_pkts: (m & B_RESP_PKTS) !== 0 ? v.resp_pkts : undefined,
-      resp_ip_bytes: (m & B_RESP_IP_BYTES) !== 0 ? v.resp_ip_bytes : undefined,
-      tunnel_parents: (m & B_TUNNEL_PARENTS) !== 0 ? v.tunnel_parents : undefined,
-      vlan: (m & B_VLAN) !== 0 ? v.vlan : undefined,
-      inner_vlan: (m & B_INNER_VLAN) !== 0 ? v.inner_vlan : undefined,
-    });
+    out.push(r);
     this.counters.emitted++;
   }
 
@@ -300,7 +246,11 @@ export class ZeekConnParser {
       // Written before the separator is known, so Zeek puts a space after the key.
       const sep = text.length > 11 && (text[10] === ' ' || text[10] === '\t') ? unescapeHeader(text.slice(11)) : '';
       if (sep.length !== 1 || sep === '\0' || sep === '\n' || sep === '\r' || sep.charCodeAt(0) > 0x7f) {
-        this.headerError(line, '#separator', `invalid #separator line '${text}'; keeping '${escapeForMessage(this.separator)}'`);
+        this.bad(
+          line,
+          '#separator',
+          `invalid #separator line '${text}'; keeping '${escapeForMessage(this.separator)}'`,
+        );
         return;
       }
       this.separator = sep;
@@ -314,7 +264,7 @@ export class ZeekConnParser {
       case '#set_separator': {
         const s = value === undefined ? '' : unescapeHeader(value);
         if (s.length !== 1 || s.charCodeAt(0) > 0x7f) {
-          this.headerError(line, key, `invalid #set_separator '${value ?? ''}'; keeping '${this.setSeparator}'`);
+          this.bad(line, key, `invalid #set_separator '${value ?? ''}'; keeping '${this.setSeparator}'`);
           return;
         }
         this.setSeparator = s;
@@ -324,7 +274,7 @@ export class ZeekConnParser {
       case '#empty_field':
       case '#unset_field': {
         if (value === undefined) {
-          this.headerError(line, key, `${key} line has no value`);
+          this.bad(line, key, `${key} line has no value`);
           return;
         }
         if (key === '#empty_field') this.emptyField = unescapeHeader(value);
@@ -337,7 +287,7 @@ export class ZeekConnParser {
         return;
       case '#fields':
         if (value === undefined || value === '') {
-          this.headerError(line, key, '#fields line names no columns');
+          this.bad(line, key, '#fields line names no columns');
           return;
         }
         this.types = null;
@@ -346,11 +296,7 @@ export class ZeekConnParser {
       case '#types':
         this.types = value === undefined ? [] : value.split(this.separator);
         if (this.fields && this.types.length !== this.fields.length) {
-          this.headerError(
-            line,
-            key,
-            `#types has ${this.types.length} entries but #fields has ${this.fields.length} columns`,
-          );
+          this.bad(line, key, `#types has ${this.types.length} entries but #fields has ${this.fields.length} columns`);
         }
         return;
       default:
@@ -363,7 +309,8 @@ export class ZeekConnParser {
     const plan = new Uint8Array(names.length);
     for (let i = 0; i < names.length; i++) plan[i] = CONN_FIELD_KINDS.get(names[i]) ?? K_SKIP;
     this.fields = names;
-    this.tsv.plan = plan;
+    this.plan = plan;
+    this.configureTsv();
     this.missingColumn = null;
     for (const kind of REQUIRED_KINDS) {
       if (!plan.includes(kind)) {
@@ -383,18 +330,26 @@ export class ZeekConnParser {
   private clearFields(): void {
     this.fields = null;
     this.missingColumn = null;
-    this.tsv.plan = new Uint8Array(0);
+    this.plan = new Uint8Array(0);
+    this.configureTsv();
   }
 
   private configureTsv(): void {
-    this.tsv.separator = this.separator.charCodeAt(0);
-    this.tsv.setSeparator = this.setSeparator.charCodeAt(0);
-    this.tsv.setMarkers(this.unsetField, this.emptyField);
+    this.tsv.configure(
+      this.plan,
+      this.separator.charCodeAt(0),
+      this.setSeparator.charCodeAt(0),
+      this.unsetField,
+      this.emptyField,
+    );
   }
 
-  /** A header-less TSV file whose first line names the columns (`ts<TAB>uid<TAB>id.orig_h…`). */
+  /**
+   * A header-less TSV file whose first line names the columns (`ts<TAB>uid<TAB>id.orig_h…`);
+   * looked for only until the first data line of a file without a header has been reported.
+   */
   private looksLikeNamesLine(buf: Buffer, start: number, end: number): boolean {
-    if (end - start > 4096 || buf[start] !== 116) return false;
+    if (this.reportedNoHeader || end - start > 4096) return false;
     const names = buf.toString('latin1', start, end).split('\t');
     return names.includes('ts') && names.includes('id.orig_h') && names.includes('id.resp_h');
   }
@@ -404,14 +359,40 @@ export class ZeekConnParser {
     this.issue(line, field, message);
   }
 
-  private headerError(line: number, field: string, message: string): void {
-    this.counters.errors++;
-    this.issue(line, field, message);
-  }
-
   private issue(line: number, field: string | undefined, message: string): void {
     this.onIssue({ component: 'zeek', file: this.file, line, field, message });
   }
+}
+
+let cache: StringCache | undefined;
+
+/**
+ * One intern table for every parser in the process: the same hosts and services appear in
+ * every file, and a parser per file (or per followed path) need not pay for its own table.
+ */
+function sharedCache(): StringCache {
+  cache ??= new StringCache();
+  return cache;
+}
+
+function isState(s: unknown): s is ZeekParserState {
+  if (typeof s !== 'object' || s === null) return false;
+  const o = s as Record<string, unknown>;
+  const isStringArray = (a: unknown) => Array.isArray(a) && a.every((x) => typeof x === 'string');
+  return (
+    o.version === 1 &&
+    (o.format === null || o.format === 'tsv' || o.format === 'json') &&
+    typeof o.separator === 'string' &&
+    o.separator.length === 1 &&
+    typeof o.setSeparator === 'string' &&
+    o.setSeparator.length === 1 &&
+    typeof o.emptyField === 'string' &&
+    typeof o.unsetField === 'string' &&
+    (o.path === null || typeof o.path === 'string') &&
+    (o.fields === null || isStringArray(o.fields)) &&
+    (o.types === null || isStringArray(o.types)) &&
+    typeof o.reportedNoHeader === 'boolean'
+  );
 }
 
 function startsJson(buf: Buffer, start: number, end: number): boolean {

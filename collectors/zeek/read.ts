@@ -1,8 +1,8 @@
 // Reads whole Zeek conn.log files (plain or gzip, `-` for standard input) in large chunks through
-// one reused buffer, and hands the parsed FlowRecords on in batches, awaiting each batch.
+// reused buffers, and hands the parsed FlowRecords on in batches, awaiting each batch.
 
-import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { IssueHandler } from '../../agent/issues.js';
@@ -34,25 +34,31 @@ const MAX_LINE = 64 << 20;
  * reported through onIssue and counted; reading goes on with the next line or file. Records of
  * one file never share a batch with the next file's.
  */
-export async function readZeekFiles(
-  paths: string[],
-  opts: ReadZeekOptions,
-  onBatch: FlowBatchHandler,
-): Promise<void> {
+export async function readZeekFiles(paths: string[], opts: ReadZeekOptions, onBatch: FlowBatchHandler): Promise<void> {
   const batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH);
   const chunkSize = Math.max(4096, opts.chunkSize ?? DEFAULT_CHUNK);
   const lines = new LineBuffer(chunkSize);
-  for (const path of paths) {
-    const parser = new ZeekConnParser({ file: path, counters: opts.counters, onIssue: opts.onIssue });
-    const sink = new BatchSink(batchSize, onBatch);
-    lines.start(path, parser, opts);
-    if (path === '-') {
-      await readStream(opts.stdin ?? process.stdin, path, lines, sink, opts);
-    } else {
-      await readFile(path, lines, sink, opts);
+  try {
+    for (const path of paths) {
+      const parser = new ZeekConnParser({ file: path, counters: opts.counters, onIssue: opts.onIssue });
+      const sink = new BatchSink(batchSize, onBatch);
+      lines.start(path, parser, opts);
+      if (path === '-') {
+        await readStream(opts.stdin ?? process.stdin, path, lines, sink, opts);
+      } else {
+        await readFile(path, lines, sink, opts);
+      }
+      await sink.flush();
     }
-    await sink.flush();
+  } catch (err) {
+    // The consumer's own failure is not bad input: it ends the read, as it came.
+    throw err instanceof SinkFailure ? err.cause : err;
   }
+}
+
+/** Wraps an error thrown by onBatch, so that input-error handlers let it through. */
+class SinkFailure {
+  constructor(readonly cause: unknown) {}
 }
 
 async function readFile(path: string, lines: LineBuffer, sink: BatchSink, opts: ReadZeekOptions): Promise<void> {
@@ -69,21 +75,40 @@ async function readFile(path: string, lines: LineBuffer, sink: BatchSink, opts: 
     const magic = Buffer.alloc(2);
     const { bytesRead } = await fh.read(magic, 0, 2, 0);
     if (bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b) {
-      await readStream(fh.createReadStream({ start: 0, highWaterMark: lines.chunkSize, autoClose: false }), path, lines, sink, opts);
+      await readStream(
+        fh.createReadStream({ start: 0, highWaterMark: lines.chunkSize, autoClose: false }),
+        path,
+        lines,
+        sink,
+        opts,
+      );
       return;
     }
-    // Plain file: read straight into the line buffer, after the carried-over partial line.
+    // Plain file: read straight into the line buffer, after the carried-over partial line. The
+    // next read is started before the complete lines are parsed, so disk and parser overlap.
     let position = 0;
+    let target = lines.space();
+    let reading = fh.read(target.buffer, target.offset, target.length, position);
     for (;;) {
-      const target = lines.space();
-      const { bytesRead: n } = await fh.read(target.buffer, target.offset, target.length, position);
+      const { bytesRead: n } = await reading;
       if (n === 0) break;
       position += n;
-      lines.added(n, sink.records);
+      lines.added(n);
+      const done = lines.completeEnd();
+      if (done === 0) {
+        target = lines.space();
+        reading = fh.read(target.buffer, target.offset, target.length, position);
+        continue;
+      }
+      const full = lines.detach(done);
+      target = lines.space();
+      reading = fh.read(target.buffer, target.offset, target.length, position);
+      lines.parse(full, done, sink.records);
       await sink.drain();
     }
     lines.finish(sink.records);
   } catch (err) {
+    if (err instanceof SinkFailure) throw err;
     report(opts, path, undefined, `cannot read: ${describe(err)}`);
     opts.counters.errors++;
     opts.counters.add('read_errors');
@@ -102,19 +127,28 @@ async function readStream(
   opts: ReadZeekOptions,
 ): Promise<void> {
   const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
-  let first: IteratorResult<Buffer | string>;
+  // The magic number needs two bytes, and a stream may deliver fewer at first.
+  let head = Buffer.alloc(0);
+  let ended = false;
   try {
-    first = await it.next();
+    while (head.length < 2) {
+      const r = await it.next();
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      head = Buffer.concat([head, toBuffer(r.value)]);
+    }
   } catch (err) {
     report(opts, path, undefined, `cannot read: ${describe(err)}`);
+    opts.counters.errors++;
+    opts.counters.add('read_errors');
     return;
   }
-  if (first.done) return;
-  const firstChunk = toBuffer(first.value);
-  const isGzip = firstChunk.length >= 2 && firstChunk[0] === 0x1f && firstChunk[1] === 0x8b;
+  const isGzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
   const rest = (async function* () {
-    yield firstChunk;
-    for (;;) {
+    if (head.length > 0) yield head;
+    while (!ended) {
       const r = await it.next();
       if (r.done) return;
       yield toBuffer(r.value);
@@ -129,7 +163,10 @@ async function readStream(
       }
       lines.finish(sink.records);
     } catch (err) {
+      if (err instanceof SinkFailure) throw err;
       report(opts, path, undefined, `cannot read: ${describe(err)}`);
+      opts.counters.errors++;
+      opts.counters.add('read_errors');
       lines.finish(sink.records);
     }
     return;
@@ -150,6 +187,7 @@ async function readStream(
   } catch (err) {
     compressed.destroy();
     await it.return?.();
+    if (err instanceof SinkFailure) throw err;
     const dropped = lines.discard();
     report(
       opts,
@@ -164,11 +202,13 @@ async function readStream(
 }
 
 /**
- * The reused input buffer: complete lines go to the parser, the partial line at the end is
- * moved to the front and completed by the next read.
+ * The reused input buffers: complete lines go to the parser, the partial line at the end is
+ * moved to the front (of the other buffer, when reading ahead) and completed by the next read.
  */
 class LineBuffer {
   private buf: Buffer;
+  /** The second buffer of the plain-file path: filled while the other one is parsed. */
+  private spare: Buffer;
   private len = 0;
   private line = 1;
   private skipping = false;
@@ -178,6 +218,7 @@ class LineBuffer {
 
   constructor(readonly chunkSize: number) {
     this.buf = Buffer.allocUnsafe(chunkSize);
+    this.spare = Buffer.allocUnsafe(chunkSize);
   }
 
   start(path: string, parser: ZeekConnParser, opts: ReadZeekOptions): void {
@@ -196,9 +237,8 @@ class LineBuffer {
   }
 
   /** Bytes were written at offset `len` by the caller. */
-  added(n: number, out: FlowRecord[]): void {
+  added(n: number): void {
     this.len += n;
-    this.take(out);
   }
 
   append(chunk: Buffer, out: FlowRecord[]): void {
@@ -208,13 +248,60 @@ class LineBuffer {
       const n = Math.min(target.length, chunk.length - at);
       chunk.copy(this.buf, this.len, at, at + n);
       at += n;
-      this.added(n, out);
+      this.len += n;
+      const done = this.completeEnd();
+      if (done > 0) {
+        this.parse(this.buf, done, out);
+        const rest = this.len - done;
+        if (rest > 0) this.buf.copy(this.buf, 0, done, this.len);
+        this.len = rest;
+      }
     }
+  }
+
+  /**
+   * Where the complete lines in the buffer end (0 if there are none yet). The rest of a line
+   * too long to keep is dropped here.
+   */
+  completeEnd(): number {
+    if (this.skipping) {
+      const nl = this.buf.indexOf(10);
+      if (nl < 0 || nl >= this.len) {
+        this.len = 0;
+        return 0;
+      }
+      this.skipping = false;
+      this.line++;
+      this.buf.copy(this.buf, 0, nl + 1, this.len);
+      this.len -= nl + 1;
+    }
+    return this.len > 0 ? this.buf.lastIndexOf(10, this.len - 1) + 1 : 0;
+  }
+
+  /**
+   * Hands over the buffer holding complete lines up to `done` and continues in the spare one,
+   * which gets the partial line after them.
+   */
+  detach(done: number): Buffer {
+    const full = this.buf;
+    const rest = this.len - done;
+    if (this.spare.length < rest + this.chunkSize)
+      this.spare = Buffer.allocUnsafe(Math.max(full.length, rest + this.chunkSize));
+    full.copy(this.spare, 0, done, this.len);
+    this.buf = this.spare;
+    this.spare = full;
+    this.len = rest;
+    return full;
+  }
+
+  /** Parses the complete lines buf[0, done). */
+  parse(buf: Buffer, done: number, out: FlowRecord[]): void {
+    this.line += this.parser.parseLines(buf, 0, done, this.line, out);
   }
 
   /** End of input: the last line may lack its newline. */
   finish(out: FlowRecord[]): void {
-    if (this.len > 0 && !this.skipping) this.line += this.parser.parseLines(this.buf, 0, this.len, this.line, out);
+    if (this.len > 0 && !this.skipping) this.parse(this.buf, this.len, out);
     this.len = 0;
   }
 
@@ -223,26 +310,6 @@ class LineBuffer {
     const n = this.len;
     this.len = 0;
     return n;
-  }
-
-  private take(out: FlowRecord[]): void {
-    if (this.skipping) {
-      const nl = this.buf.indexOf(10);
-      if (nl < 0 || nl >= this.len) {
-        this.len = 0;
-        return;
-      }
-      this.skipping = false;
-      this.line++;
-      this.buf.copy(this.buf, 0, nl + 1, this.len);
-      this.len -= nl + 1;
-    }
-    const last = this.len > 0 ? this.buf.lastIndexOf(10, this.len - 1) : -1;
-    if (last < 0) return;
-    this.line += this.parser.parseLines(this.buf, 0, last + 1, this.line, out);
-    const rest = this.len - (last + 1);
-    if (rest > 0) this.buf.copy(this.buf, 0, last + 1, this.len);
-    this.len = rest;
   }
 
   private grow(): void {
@@ -268,18 +335,26 @@ class BatchSink {
     private readonly onBatch: FlowBatchHandler,
   ) {}
 
+  private async hand(batch: FlowRecord[]): Promise<void> {
+    try {
+      await this.onBatch(batch);
+    } catch (err) {
+      throw new SinkFailure(err);
+    }
+  }
+
   /** Hands on every full batch. */
   async drain(): Promise<void> {
     const all = this.records;
     if (all.length < this.batchSize) return;
     if (all.length === this.batchSize) {
       this.records = [];
-      await this.onBatch(all);
+      await this.hand(all);
       return;
     }
     let at = 0;
     while (all.length - at >= this.batchSize) {
-      await this.onBatch(all.slice(at, at + this.batchSize));
+      await this.hand(all.slice(at, at + this.batchSize));
       at += this.batchSize;
     }
     this.records = all.slice(at);
@@ -291,7 +366,7 @@ class BatchSink {
     if (this.records.length > 0) {
       const rest = this.records;
       this.records = [];
-      await this.onBatch(rest);
+      await this.hand(rest);
     }
   }
 }

@@ -10,6 +10,7 @@ import zlib from 'node:zlib';
 import { type Clock, systemClock } from '../../agent/clock.js';
 import type { IssueHandler } from '../../agent/issues.js';
 import type { Counters } from '../../agent/metrics.js';
+import { type ArchiveFile, compareArchiveFiles, parseArchiveName } from './backfill.js';
 
 const NEWLINE = 0x0a;
 const HASH_SIGN = 0x23;
@@ -152,28 +153,36 @@ async function isGzipFile(fh: FileHandle): Promise<boolean> {
 }
 
 /** The first `n` decompressed bytes of a gzip file (fewer when it is shorter or corrupt). */
-export function gunzipPrefix(file: string, n: number): Promise<Buffer> {
+export async function gunzipPrefix(file: string, n: number): Promise<Buffer> {
+  return (await gunzipHead(file, n)).bytes;
+}
+
+/**
+ * The first `n` decompressed bytes of a gzip file; `complete` is false when the data ended or
+ * broke before `n` bytes without a clean end: a file still being compressed looks like that.
+ */
+export function gunzipHead(file: string, n: number): Promise<{ bytes: Buffer; complete: boolean }> {
   return new Promise((resolve) => {
     const parts: Buffer[] = [];
     let got = 0;
     let done = false;
     const input = fs.createReadStream(file, { highWaterMark: 16 * 1024 });
     const gunzip = zlib.createGunzip();
-    const finish = () => {
+    const finish = (complete: boolean) => {
       if (done) return;
       done = true;
       input.destroy();
       gunzip.destroy();
-      resolve(Buffer.concat(parts).subarray(0, n));
+      resolve({ bytes: Buffer.concat(parts).subarray(0, n), complete });
     };
     gunzip.on('data', (d: Buffer) => {
       parts.push(d);
       got += d.length;
-      if (got >= n) finish();
+      if (got >= n) finish(true);
     });
-    gunzip.on('end', finish);
-    gunzip.on('error', finish);
-    input.on('error', finish);
+    gunzip.on('end', () => finish(true));
+    gunzip.on('error', () => finish(false));
+    input.on('error', () => finish(false));
     input.pipe(gunzip);
   });
 }
@@ -482,6 +491,191 @@ export function nthLineEnd(buf: Buffer, from: number, to: number, n: number): nu
 }
 
 // ---------------------------------------------------------------------------------------------
+// Zeek's archive: where zeekctl moves rotated logs (`<logdir>/YYYY-MM-DD/conn.HH:MM:SS-HH:MM:SS.log.gz`)
+
+/** A Zeek archive directory and the log (`conn`) whose rotated copies are looked for in it. */
+export interface ArchiveLocation {
+  dir: string;
+  log: string;
+}
+
+/** A file that may hold lines of the followed log: a rotated sibling or an archived copy. */
+interface Candidate {
+  file: string;
+  dev: number;
+  inode: number;
+  mtimeNs: bigint;
+  size: number;
+  gzip: boolean;
+  /** For archived files: the parsed archive name (time order). */
+  archive?: ArchiveFile;
+  /** For siblings: named the way Zeek renames a log it rotates (`conn.2024-05-01-10-00-00.log`). */
+  zeekRotated?: boolean;
+}
+
+/** Most archived files whose first bytes are compared in one search for a checkpointed file. */
+export const ARCHIVE_MAX_CHECKS = 256;
+/** Most archived files looked at (listed and stat'ed) in one listing. */
+const ARCHIVE_MAX_FILES = 20_000;
+/**
+ * Archive day folders are listed newest first; a folder whose files were all modified this long
+ * before the time searched for ends the listing (older folders hold older files still).
+ */
+const ARCHIVE_SLACK_NS = 24n * 3600n * 1_000_000_000n;
+/**
+ * A .gz that cannot be decompressed as far as a fingerprint and was modified this recently is
+ * taken to be still under compression (zeekctl compresses into the archive after rotating).
+ */
+const GZIP_SETTLE_NS = 10n * 1_000_000_000n;
+const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
+const MS_NS = 1_000_000n;
+
+/** The log name of a path: its base name up to the first dot (`conn` for conn.log). */
+export function logNameOf(file: string): string {
+  const base = path.basename(file);
+  const dot = base.indexOf('.');
+  return dot > 0 ? base.slice(0, dot) : base;
+}
+
+/**
+ * The archive searched for rotated copies of `livePath`: `archiveDir` when given, else the
+ * parent of the live file's directory when that is named `current` (zeekctl's layout), else none.
+ */
+export function archiveFor(livePath: string, archiveDir?: string | false): ArchiveLocation | undefined {
+  if (archiveDir === false) return undefined;
+  const liveDir = path.dirname(path.resolve(livePath));
+  const dir = archiveDir ?? (path.basename(liveDir) === 'current' ? path.dirname(liveDir) : undefined);
+  return dir === undefined ? undefined : { dir: path.resolve(dir), log: logNameOf(livePath) };
+}
+
+/**
+ * Archived files of `loc.log`, listing day folders newest first: after `after` in time order
+ * when given; stopping after a folder whose files are all older than `olderThanNs`, or after
+ * ARCHIVE_MAX_FILES files. A .gz next to a plain file of the same name is being written: skipped.
+ */
+async function listArchived(
+  loc: ArchiveLocation,
+  opts: { olderThanNs?: bigint; after?: ArchiveFile },
+): Promise<Candidate[]> {
+  let days: string[];
+  try {
+    days = (await fsp.readdir(loc.dir)).filter((d) => DAY_NAME.test(d));
+  } catch {
+    return [];
+  }
+  days.sort().reverse();
+  const out: Candidate[] = [];
+  for (const day of days) {
+    if (opts.after && day < opts.after.day) break;
+    let names: string[];
+    try {
+      names = await fsp.readdir(path.join(loc.dir, day));
+    } catch {
+      continue;
+    }
+    const present = new Set(names);
+    let newest = -1n;
+    for (const name of names) {
+      // The zone only moves startMs; the time order (day, then start second) does not depend on it.
+      const a = parseArchiveName(loc.dir, day, name, 'utc');
+      if (!a || a.log !== loc.log) continue;
+      if (opts.after && compareArchiveFiles(a, opts.after) <= 0) continue;
+      if (a.gzip && present.has(name.slice(0, -3))) continue;
+      const st = await fsp.stat(a.path, { bigint: true }).catch(() => undefined);
+      if (!st?.isFile()) continue;
+      out.push({
+        file: a.path,
+        dev: Number(st.dev),
+        inode: Number(st.ino),
+        mtimeNs: st.mtimeNs,
+        size: Number(st.size),
+        gzip: a.gzip,
+        archive: a,
+      });
+      if (st.mtimeNs > newest) newest = st.mtimeNs;
+      if (out.length >= ARCHIVE_MAX_FILES) return out;
+    }
+    if (opts.olderThanNs !== undefined && newest >= 0n && newest < opts.olderThanNs) break;
+  }
+  return out;
+}
+
+/**
+ * Archived files that may hold a file last seen at `aroundMs` (wall clock, compared with
+ * modification times): nearest modification time first, at most ARCHIVE_MAX_CHECKS. A file
+ * rotated away after a checkpoint is closed, and so last modified, soon after it however long
+ * the agent was stopped: the search reads a few candidates, not the whole archive.
+ */
+async function archivedNear(loc: ArchiveLocation, aroundMs: number): Promise<Candidate[]> {
+  const around = BigInt(Math.round(aroundMs)) * MS_NS;
+  const cands = await listArchived(loc, { olderThanNs: around - ARCHIVE_SLACK_NS });
+  const distance = (c: Candidate) => (c.mtimeNs > around ? c.mtimeNs - around : around - c.mtimeNs);
+  cands.sort((a, b) => {
+    const d = distance(a) - distance(b);
+    return d < 0n ? -1 : d > 0n ? 1 : compareCandidates(a, b);
+  });
+  return cands.slice(0, ARCHIVE_MAX_CHECKS);
+}
+
+/** Oldest first: modification time, then archive time order, then path. */
+function compareCandidates(a: Candidate, b: Candidate): number {
+  if (a.mtimeNs !== b.mtimeNs) return a.mtimeNs < b.mtimeNs ? -1 : 1;
+  if (a.archive && b.archive) {
+    const c = compareArchiveFiles(a.archive, b.archive);
+    if (c !== 0) return c;
+  }
+  return a.file < b.file ? -1 : a.file > b.file ? 1 : 0;
+}
+
+/** The first bytes of a candidate (decompressed), and whether they can be trusted to be all there is up to FINGERPRINT_MAX_BYTES. */
+async function candidateHead(c: Candidate, reader: LineReader): Promise<{ prefix: Buffer; settled: boolean }> {
+  if (!c.gzip) {
+    const id = await reader.identify(c.file);
+    return { prefix: id?.prefix ?? Buffer.alloc(0), settled: true };
+  }
+  const head = await gunzipHead(c.file, FINGERPRINT_MAX_BYTES);
+  // A .gz still being written ends early; once it is old enough it is simply damaged.
+  const young = BigInt(Date.now()) * MS_NS - c.mtimeNs < GZIP_SETTLE_NS;
+  return { prefix: head.bytes, settled: head.complete || !young };
+}
+
+/**
+ * Looks in the archive for the file a position belongs to (matched by fingerprint, long enough
+ * to hold its offset). `wait` when a candidate is still being compressed; undefined when not found.
+ */
+export async function findInArchive(
+  loc: ArchiveLocation,
+  position: TailPosition,
+  opts: { aroundMs?: number; reader: LineReader },
+): Promise<ArchiveFile | 'wait' | undefined> {
+  const fp = fingerprintFromPosition(position);
+  if (fp.bytes === 0) return undefined;
+  const found = await matchCopy(await archivedNear(loc, opts.aroundMs ?? Date.now()), fp, position.offset, opts.reader);
+  return found === 'wait' || found === undefined ? found : found.archive;
+}
+
+/** The first candidate that starts with `fp` and is long enough to hold `offset`, with its own fingerprint. */
+async function matchCopy(
+  cands: Candidate[],
+  fp: Fingerprint,
+  offset: number,
+  reader: LineReader,
+): Promise<(Candidate & { fp: Fingerprint }) | 'wait' | undefined> {
+  let unsettled = false;
+  for (const c of cands) {
+    if (!c.gzip && c.size < offset) continue;
+    const head = await candidateHead(c, reader);
+    if (prefixMatches(head.prefix, fp)) {
+      // A .gz that matches but ends early is read later, once written: now it would lose lines.
+      if (!head.settled) return 'wait';
+      return { ...c, fp: fingerprintOf(head.prefix) };
+    }
+    if (!head.settled) unsettled = true;
+  }
+  return unsettled ? 'wait' : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The tailer
 
 export interface TailOptions {
@@ -491,6 +685,23 @@ export interface TailOptions {
   onIssue: IssueHandler;
   /** Checkpoint to resume from. */
   from?: TailPosition;
+  /**
+   * Wall-clock ms at which `from` was saved. The archive search for the checkpointed file starts
+   * with the files modified nearest to it; without it, with the newest.
+   */
+  fromTimeMs?: number;
+  /**
+   * Zeek's archive (`<dir>/YYYY-MM-DD/<log>.HH:MM:SS-HH:MM:SS.log[.gz]`), searched by fingerprint
+   * for rotated copies besides the live file's directory. Unset: the parent of the live file's
+   * directory when that is named `current` (zeekctl's layout); `false`: no archive.
+   */
+  archiveDir?: string | false;
+  /**
+   * Without `from`: read first the archived files of this log that come after `after` (archive
+   * time order; all of them when unset), then the live file. A backfill of the same archive that
+   * stopped at `after` hands over this way. Ignored with startAt `end`.
+   */
+  catchUp?: { after?: string };
   /** Without a checkpoint: read the current file from its beginning or only what is appended. */
   startAt?: 'beginning' | 'end';
   pollIntervalMs?: number;
@@ -513,15 +724,6 @@ interface LiveFile {
   cursor: Cursor;
   /** Truncated in place (copytruncate): read again from 0 once the copy is finished. */
   restart: boolean;
-}
-
-interface Candidate {
-  file: string;
-  dev: number;
-  inode: number;
-  mtimeNs: bigint;
-  size: number;
-  gzip: boolean;
 }
 
 /** A file that must be finished before the live one: the checkpoint's, or a copytruncate copy. */
@@ -549,13 +751,26 @@ const RECENT_KEEP = 16;
 /**
  * Follows `path` and yields chunks of complete lines. Rotation is followed by identity (device,
  * inode and fingerprint), never by name: the old file is read to its end before the new one; a
- * copytruncate copy is found in the same directory by fingerprint and finished from our offset;
- * files rotated more than once while we lagged or were stopped are read in modification-time
- * order. Consume each chunk before asking for the next: the buffer is reused.
+ * copytruncate copy is found by fingerprint and finished from our offset; files rotated more than
+ * once while we lagged or were stopped are read in modification-time order. Consume each chunk
+ * before asking for the next: the buffer is reused.
+ *
+ * Assumptions, stated because they bound what can be recovered: rotated copies are either in the
+ * live file's directory under the live name plus a suffix (`conn.log.1`, `conn.log-20240501.gz`)
+ * or Zeek's own rotated name (`conn.2024-05-01-10-00-00.log`), or in Zeek's archive (see
+ * `archiveDir`) under the same log name; a later rotation is modified later (a compressor either
+ * keeps the time, as gzip and logrotate do, or writes the copy right after rotating, as zeekctl
+ * does); a checkpointed file counts as found when a file with its fingerprint is at the path,
+ * whatever its inode. The archive search is bounded: see `archivedNear` and `findNewer`.
  */
 export class ZeekTailer {
   private readonly dir: string;
   private readonly base: string;
+  /** Zeek's name for a rotated copy of this log in the live directory: `<log>.<date-time><ext>`. */
+  private readonly zeekRotatedName: RegExp;
+  private readonly archive?: ArchiveLocation;
+  /** While set, archived files after `after` are read before the live file (see TailOptions.catchUp). */
+  private catchUp?: { after?: ArchiveFile };
   private readonly reader: LineReader;
   private readonly pollMs: number;
   private readonly timer: PollTimer;
@@ -575,6 +790,12 @@ export class ZeekTailer {
   constructor(private readonly opts: TailOptions) {
     this.dir = path.dirname(opts.path);
     this.base = path.basename(opts.path);
+    const stem = logNameOf(opts.path);
+    const ext = this.base.slice(stem.length);
+    this.zeekRotatedName = new RegExp(
+      `^${escapeRegExp(stem)}\\.\\d{4}-\\d{2}-\\d{2}-\\d{2}-\\d{2}-\\d{2}${escapeRegExp(ext)}(\\.gz)?$`,
+    );
+    this.archive = archiveFor(opts.path, opts.archiveDir);
     this.reader = new LineReader(opts);
     this.pollMs = opts.pollIntervalMs ?? 250;
     this.timer = opts.timer ?? realTimer;
@@ -585,32 +806,22 @@ export class ZeekTailer {
 
   async *chunks(signal: AbortSignal): AsyncGenerator<TailChunk, void, void> {
     this.signal = signal;
+    let resumed = false;
     try {
-      await this.resume();
       while (!signal.aborted) {
-        if (this.wanted) {
-          yield* this.finishWanted(this.wanted);
-          continue;
-        }
-        if (!this.live) await this.openLive();
-        else if (this.live.restart) await this.restartLive(this.live);
-        if (this.lastFinished) {
-          const next = await this.findNewer();
-          if (next) {
-            yield* this.readRotated(next);
-            continue;
+        try {
+          if (!resumed) {
+            await this.resume();
+            resumed = true;
           }
-          if (!this.live) {
-            await this.sleep();
-            continue;
-          }
-          this.lastFinished = undefined;
+          yield* this.step();
+        } catch (err) {
+          // A read error (EIO, a directory where the file was, ...) must not end the tail: the
+          // state is kept, so the same step is tried again after the poll interval.
+          const message = `reading failed (${(err as Error).message}); retrying every ${this.pollMs} ms. Check the file and its disk`;
+          if (this.report(message)) this.opts.counters.errors++;
+          await this.sleep(false);
         }
-        if (!this.live) {
-          await this.sleep();
-          continue;
-        }
-        yield* this.followLive(this.live);
       }
     } finally {
       this.cancelSleep();
@@ -621,11 +832,46 @@ export class ZeekTailer {
     }
   }
 
+  /** One decision: finish a wanted file, read a newer rotated one, or follow the live file. */
+  private async *step(): AsyncGenerator<TailChunk, void, void> {
+    if (this.wanted) {
+      yield* this.finishWanted(this.wanted);
+      return;
+    }
+    if (!this.live) await this.openLive();
+    else if (this.live.restart) await this.restartLive(this.live);
+    if (this.lastFinished) {
+      const next = await this.findNewer();
+      if (next === 'wait') {
+        await this.sleep();
+        return;
+      }
+      if (next) {
+        yield* this.readRotated(next);
+        return;
+      }
+      if (!this.live) {
+        await this.sleep();
+        return;
+      }
+      this.lastFinished = undefined;
+      this.catchUp = undefined;
+    }
+    if (!this.live) {
+      await this.sleep();
+      return;
+    }
+    yield* this.followLive(this.live);
+  }
+
   // --- starting -------------------------------------------------------------------------------
 
   private async resume(): Promise<void> {
     const from = this.opts.from;
-    if (!from) return;
+    if (!from) {
+      this.startCatchUp();
+      return;
+    }
     const fp = fingerprintFromPosition(from);
     if (fp.bytes === 0) return; // nothing was ever read from that file
     let fh: FileHandle | undefined;
@@ -635,8 +881,14 @@ export class ZeekTailer {
       fh = undefined;
     }
     if (fh) {
-      const st = await fh.stat();
-      const prefix = await readPrefix(fh, this.reader.scratch, FINGERPRINT_MAX_BYTES);
+      const opened = fh;
+      const [st, prefix] = await Promise.all([
+        opened.stat(),
+        readPrefix(opened, this.reader.scratch, FINGERPRINT_MAX_BYTES),
+      ]).catch(async (err) => {
+        await opened.close();
+        throw err;
+      });
       if (prefixMatches(prefix, fp) && st.size >= from.offset) {
         const now = fingerprintOf(prefix);
         this.live = {
@@ -656,8 +908,39 @@ export class ZeekTailer {
         return;
       }
       await fh.close();
+      if (prefixMatches(prefix, fp)) {
+        // Our file, but shorter than where we were: cut in place, perhaps after a copy.
+        this.wanted = {
+          fp,
+          offset: from.offset,
+          lineNo: from.lineNo,
+          reason: 'truncated',
+          readPos: from.offset,
+          size: st.size,
+          attempts: 0,
+        };
+        return;
+      }
     }
     this.wanted = { fp, offset: from.offset, lineNo: from.lineNo, reason: 'resume', from, attempts: 0 };
+  }
+
+  /** Without a checkpoint: archived files after the hand-over point are read before the live file. */
+  private startCatchUp(): void {
+    const c = this.opts.catchUp;
+    if (!c || !this.archive || this.opts.startAt === 'end') return;
+    let after: ArchiveFile | undefined;
+    if (c.after !== undefined) {
+      const slash = c.after.indexOf('/');
+      after =
+        slash > 0
+          ? parseArchiveName(this.archive.dir, c.after.slice(0, slash), c.after.slice(slash + 1), 'utc')
+          : undefined;
+      // Not an archive name: reading the whole archive instead would read what was read already.
+      if (!after) return;
+    }
+    this.catchUp = { after };
+    this.lastFinished = { mtimeNs: 0n };
   }
 
   private async openLive(): Promise<void> {
@@ -669,8 +952,14 @@ export class ZeekTailer {
       return;
     }
     this.lastReport = undefined;
-    const st = await fh.stat();
-    const fp = fingerprintOf(await readPrefix(fh, this.reader.scratch, FINGERPRINT_MAX_BYTES));
+    const [st, prefix] = await Promise.all([
+      fh.stat(),
+      readPrefix(fh, this.reader.scratch, FINGERPRINT_MAX_BYTES),
+    ]).catch(async (err) => {
+      await fh.close();
+      throw err;
+    });
+    const fp = fingerprintOf(prefix);
     const cursor: Cursor = { file: this.opts.path, identity: identityOf(st.dev, st.ino, fp), offset: 0, lineNo: 1 };
     this.live = { fh, dev: st.dev, inode: st.ino, fp, cursor, restart: false };
     this.opts.counters.add('files');
@@ -745,6 +1034,11 @@ export class ZeekTailer {
     }
   }
 
+  /** True when the live file still starts with the bytes we fingerprinted. */
+  private async intact(live: LiveFile): Promise<boolean> {
+    return prefixMatches(await readPrefix(live.fh, this.reader.scratch, live.fp.bytes), live.fp);
+  }
+
   /** Re-reads the file's first bytes: false when they are no longer the ones we fingerprinted. */
   private async checkFingerprint(live: LiveFile): Promise<boolean> {
     const want = live.fp.final ? live.fp.bytes : FINGERPRINT_MAX_BYTES;
@@ -757,19 +1051,16 @@ export class ZeekTailer {
     return true;
   }
 
-  /** The path now names another file: read ours to its end (the writer has moved on). */
+  /**
+   * The path now names another file: read ours to its end. Read it again one poll interval
+   * later, for writers that finish a last write after the rename (logrotate + reopen signal).
+   */
   private async *finishRenamed(live: LiveFile): AsyncGenerator<TailChunk, void, void> {
-    const reader = this.reader;
-    const cur = live.cursor;
-    for (;;) {
-      if (this.signal.aborted) return;
-      reader.makeRoom(cur);
-      const n = await readAt(live.fh, reader.buf, reader.len, reader.buf.length - reader.len, reader.readPos(cur));
-      if (n === 0) break;
-      reader.len += n;
-      yield* reader.emit(cur, false);
-    }
-    yield* reader.emit(cur, true);
+    yield* this.drain(live);
+    await this.sleep(false);
+    yield* this.drain(live);
+    if (this.signal.aborted) return;
+    yield* this.reader.emit(live.cursor, true);
     const st = await live.fh.stat({ bigint: true });
     this.finished(live.dev, live.inode, live.fp, st.mtimeNs);
     this.opts.counters.add('rotations');
@@ -777,11 +1068,24 @@ export class ZeekTailer {
     await live.fh.close();
   }
 
+  private async *drain(live: LiveFile): AsyncGenerator<TailChunk, void, void> {
+    const reader = this.reader;
+    const cur = live.cursor;
+    while (!this.signal.aborted) {
+      reader.makeRoom(cur);
+      const n = await readAt(live.fh, reader.buf, reader.len, reader.buf.length - reader.len, reader.readPos(cur));
+      if (n === 0) return;
+      reader.len += n;
+      yield* reader.emit(cur, false);
+    }
+  }
+
   private onTruncated(live: LiveFile, readPos: number, size: number): void {
     this.opts.counters.add('truncations');
     live.restart = true;
     const cur = live.cursor;
-    if (cur.offset === 0 && readPos === 0) return; // nothing consumed, nothing to find
+    // Even with nothing consumed yet, a known start means there was content to find in a copy.
+    if (live.fp.bytes === 0) return;
     this.wanted = {
       fp: live.fp,
       offset: cur.offset,
@@ -796,14 +1100,20 @@ export class ZeekTailer {
   // --- rotated files --------------------------------------------------------------------------
 
   private async *finishWanted(w: Wanted): AsyncGenerator<TailChunk, void, void> {
-    const copy = await this.findCopy(w.fp, w.offset);
+    const copy = await this.findCopy(w.fp, w.offset, w.reason === 'resume' ? this.opts.fromTimeMs : undefined);
+    if (copy === 'wait') {
+      await this.sleep();
+      return;
+    }
     if (!copy) {
       this.wanted = undefined;
       this.reportLost(w);
       return;
     }
+    // The copy's own fingerprint reaches its first data line even when ours was taken before
+    // there was one; positions and the recent list carry the longer one.
     const result = yield* this.reader.readFile(
-      { file: copy.file, fp: w.fp, offset: w.offset, lineNo: w.lineNo },
+      { file: copy.file, fp: copy.fp, offset: w.offset, lineNo: w.lineNo },
       this.signal,
     );
     if (result.status === 'aborted') return;
@@ -816,7 +1126,7 @@ export class ZeekTailer {
       return;
     }
     this.wanted = undefined;
-    this.finished(result.dev, result.inode, w.fp, result.mtimeNs);
+    this.finished(result.dev, result.inode, copy.fp, result.mtimeNs);
   }
 
   private async *readRotated(c: Candidate & { fp: Fingerprint }): AsyncGenerator<TailChunk, void, void> {
@@ -843,7 +1153,7 @@ export class ZeekTailer {
         offset: w.offset,
         line: w.lineNo,
         message:
-          `file shrank from ${w.readPos} to ${w.size} bytes and no rotated copy starting with the same first line was found in ${this.dir}; ` +
+          `file shrank from ${w.readPos} to ${w.size} bytes and no rotated copy starting with the same first line was found in ${this.searched()}; ` +
           `lines after byte ${w.offset} (line ${w.lineNo}) may be lost; reading the file again from the start`,
       });
     } else {
@@ -855,13 +1165,21 @@ export class ZeekTailer {
         line: w.lineNo,
         message:
           `the checkpointed file (device ${f.dev}, inode ${f.inode}, line ${w.lineNo}, byte ${w.offset}) is neither at the path ` +
-          `nor among the rotated copies in ${this.dir} (matched by first-line hash); lines written after the checkpoint may be lost; ` +
+          `nor among the rotated copies in ${this.searched()} (matched by first-line hash); lines written after the checkpoint may be lost; ` +
           'reading the current file from the start',
       });
     }
   }
 
-  /** Rotated siblings of the live file: same directory, name = live name + `.`, `-` or `_` + anything. */
+  /** Where rotated copies are looked for, for messages. */
+  private searched(): string {
+    return this.archive ? `${this.dir} or the archive ${this.archive.dir}` : this.dir;
+  }
+
+  /**
+   * Rotated siblings of the live file: same directory, name = live name + `.`, `-` or `_` +
+   * anything, or Zeek's own name for a rotated log (where it waits for zeekctl to archive it).
+   */
   private async listRotated(): Promise<Candidate[]> {
     let names: string[];
     try {
@@ -872,14 +1190,14 @@ export class ZeekTailer {
     const present = new Set(names);
     const out: Candidate[] = [];
     for (const name of names) {
-      if (name === this.base || !name.startsWith(this.base) || !'.-_'.includes(name[this.base.length])) continue;
+      const zeekRotated = this.zeekRotatedName.test(name);
+      const suffixed = name !== this.base && name.startsWith(this.base) && '.-_'.includes(name[this.base.length]);
+      if (!suffixed && !zeekRotated) continue;
       // While gzip runs both exist and the .gz is incomplete; the plain one is the whole file.
       if (name.endsWith('.gz') && present.has(name.slice(0, -3))) continue;
       const file = path.join(this.dir, name);
       const st = await fsp.stat(file, { bigint: true }).catch(() => undefined);
       if (!st?.isFile()) continue;
-      const live = this.live;
-      if (live && Number(st.dev) === live.dev && Number(st.ino) === live.inode) continue;
       out.push({
         file,
         dev: Number(st.dev),
@@ -887,43 +1205,86 @@ export class ZeekTailer {
         mtimeNs: st.mtimeNs,
         size: Number(st.size),
         gzip: name.endsWith('.gz'),
+        zeekRotated,
       });
     }
     return out;
   }
 
-  private async candidatePrefix(c: Candidate): Promise<Buffer> {
-    if (c.gzip) return gunzipPrefix(c.file, FINGERPRINT_MAX_BYTES);
-    const id = await this.reader.identify(c.file);
-    return id?.prefix ?? Buffer.alloc(0);
+  /** True for a candidate that is the live file itself (renamed or moved while we read it). */
+  private isLive(c: Candidate): boolean {
+    const live = this.live;
+    return live !== undefined && c.dev === live.dev && c.inode === live.inode;
   }
 
-  /** The newest rotated file that starts with `fp` and is long enough to hold `offset`. */
-  private async findCopy(fp: Fingerprint, offset: number): Promise<Candidate | undefined> {
-    const cands = await this.listRotated();
-    cands.sort((a, b) => (a.mtimeNs < b.mtimeNs ? 1 : a.mtimeNs > b.mtimeNs ? -1 : 0));
-    for (const c of cands) {
-      if (!c.gzip && c.size < offset) continue;
-      if (prefixMatches(await this.candidatePrefix(c), fp)) return c;
-    }
-    return undefined;
+  /**
+   * A rotated file that starts with `fp` and is long enough to hold `offset`: the newest such
+   * sibling, else the archived one modified nearest to `aroundMs`. `wait` while a candidate is
+   * still being compressed.
+   */
+  private async findCopy(
+    fp: Fingerprint,
+    offset: number,
+    aroundMs?: number,
+  ): Promise<(Candidate & { fp: Fingerprint }) | 'wait' | undefined> {
+    // The archive is listed before the directory: while zeekctl compresses a rotated file into
+    // the archive, its plain original is still here (and complete), and is compared first.
+    const archived = this.archive ? await archivedNear(this.archive, aroundMs ?? Date.now()) : [];
+    const local = await this.listRotated();
+    local.sort((a, b) => compareCandidates(b, a));
+    const cands = [...local, ...archived].filter((c) => !this.isLive(c));
+    return matchCopy(cands, fp, offset, this.reader);
   }
 
   /**
    * The oldest rotated file modified after the last one we finished that we have not read: what
-   * was rotated away while we lagged behind or were stopped.
+   * was rotated away while we lagged behind or were stopped; while catching up (TailOptions.
+   * catchUp), only archived files after the hand-over point. `wait` while the next candidate is
+   * still being compressed. The archive listing ends at day folders modified a day before the
+   * last finished file.
    */
-  private async findNewer(): Promise<(Candidate & { fp: Fingerprint }) | undefined> {
+  private async findNewer(): Promise<(Candidate & { fp: Fingerprint }) | 'wait' | undefined> {
     const since = this.lastFinished?.mtimeNs ?? 0n;
-    const cands = (await this.listRotated()).filter((c) => c.mtimeNs > since);
-    cands.sort((a, b) => (a.mtimeNs < b.mtimeNs ? -1 : a.mtimeNs > b.mtimeNs ? 1 : 0));
+    const catchUp = this.catchUp;
+    // Archive before directory, as in findCopy. Equal times are kept in the archive: a copy
+    // written there can share its time with the file finished before it, and the recent list
+    // tells a file already read.
+    const archived = this.archive
+      ? (
+          await listArchived(this.archive, {
+            olderThanNs: since > 0n ? since - ARCHIVE_SLACK_NS : undefined,
+            after: catchUp?.after,
+          })
+        ).filter((c) => c.mtimeNs >= since)
+      : [];
+    const local = (await this.listRotated()).filter((c) =>
+      catchUp ? c.zeekRotated && c.mtimeNs >= since : c.mtimeNs > since,
+    );
+    const cands = [...local, ...archived].filter((c) => !this.isLive(c));
+    cands.sort(compareCandidates);
     for (const c of cands) {
-      if (this.recent.some((r) => r.dev === c.dev && r.inode === c.inode)) continue;
-      const prefix = await this.candidatePrefix(c);
+      const head = await candidateHead(c, this.reader);
+      // Taking it now could read half a file, or miss that it is a copy of one we read.
+      if (!head.settled) return 'wait';
+      const prefix = head.prefix;
       if (prefix.length === 0) continue;
-      // Only a fingerprint that reaches a data line tells files apart: headers are alike.
-      if (this.recent.some((r) => r.fp.final && prefixMatches(prefix, r.fp))) continue;
-      if (this.live?.fp.final && prefixMatches(prefix, this.live.fp)) continue;
+      // Read already: the same start, and either a start that reaches a data line (headers
+      // alone are alike in every file) or the same inode. An inode alone is not enough: a freed
+      // inode is soon given to the next new file.
+      const seen = (r: Recent) =>
+        prefixMatches(prefix, r.fp) && (r.fp.final || (r.dev === c.dev && r.inode === c.inode));
+      if (this.recent.some(seen)) continue;
+      const live = this.live;
+      if (live?.fp.final && prefixMatches(prefix, live.fp)) {
+        // A copy of the live file. While our descriptor still shows the same start, it is
+        // read there (a gzip of the renamed file, or a copytruncate copy whose truncation is
+        // yet to come). Otherwise the file was truncated before we read any of it: all of it
+        // is in this copy, and the live file starts again after it.
+        if (await this.intact(live)) continue;
+        this.opts.counters.add('truncations');
+        live.restart = true;
+        return { ...c, fp: live.fp };
+      }
       return { ...c, fp: fingerprintOf(prefix) };
     }
     return undefined;
@@ -942,12 +1303,17 @@ export class ZeekTailer {
     } else {
       message = `cannot open the file (${err.message}); check that the agent's user may read it; retrying every ${this.pollMs} ms`;
     }
+    if (this.report(message)) this.opts.counters.add('open_errors');
+  }
+
+  /** Reports a persisting problem once, and again only every reportIntervalMs. */
+  private report(message: string): boolean {
     const now = this.clock.now();
     const interval = this.opts.reportIntervalMs ?? 5 * 60_000;
-    if (this.lastReport && this.lastReport.key === message && now - this.lastReport.atMs < interval) return;
+    if (this.lastReport && this.lastReport.key === message && now - this.lastReport.atMs < interval) return false;
     this.lastReport = { key: message, atMs: now };
-    this.opts.counters.add('open_errors');
     this.opts.onIssue({ component: this.component, file: this.opts.path, message });
+    return true;
   }
 
   private ensureWatch(): void {
@@ -973,10 +1339,10 @@ export class ZeekTailer {
     this.wakeSleeper?.();
   }
 
-  /** Waits one poll interval, less when fs.watch reports a change or the signal aborts. */
-  private sleep(): Promise<void> {
+  /** Waits one poll interval; less when the signal aborts or (if `wakeable`) fs.watch reports a change. */
+  private sleep(wakeable = true): Promise<void> {
     this.ensureWatch();
-    if (this.woken || this.signal.aborted) {
+    if (this.signal.aborted || (wakeable && this.woken)) {
       this.woken = false;
       return Promise.resolve();
     }
@@ -994,9 +1360,13 @@ export class ZeekTailer {
       cancel = this.timer.after(this.pollMs, done);
       if (settled) cancel();
       this.signal.addEventListener('abort', done, { once: true });
-      this.wakeSleeper = done;
+      if (wakeable) this.wakeSleeper = done;
     });
   }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function identityOf(dev: number, inode: number, fp: Fingerprint): FileIdentity {

@@ -1,6 +1,8 @@
 // Zeek's ASCII (TSV) log values read straight from bytes: the conn.log column kinds, the number,
 // escape and string readers that the TSV and the JSON reader share, and the TSV row reader.
 
+import type { FlowRecord } from '../record.js';
+
 /** What a column means to vigil; columns vigil does not use are SKIP. Kind k has mask bit 1 << k. */
 export const K_SKIP = 0;
 export const K_TS = 1;
@@ -62,50 +64,11 @@ export const KIND_NAMES: readonly string[] = (() => {
 })();
 
 /** The columns without which a line is not a usable connection. */
-export const REQUIRED_KINDS: readonly number[] = [
-  K_TS,
-  K_UID,
-  K_ORIG_H,
-  K_ORIG_P,
-  K_RESP_H,
-  K_RESP_P,
-  K_PROTO,
-];
+export const REQUIRED_KINDS: readonly number[] = [K_TS, K_UID, K_ORIG_H, K_ORIG_P, K_RESP_H, K_RESP_P, K_PROTO];
 export const REQUIRED_MASK = REQUIRED_KINDS.reduce((m, k) => m | (1 << k), 0);
 
 /** A set that was present but empty; shared (and frozen) because most lines carry one. */
 export const EMPTY_SET: string[] = Object.freeze([]) as unknown as string[];
-
-/**
- * The values of one line, reused from line to line so that parsing allocates only the strings
- * that are new and the record itself. `mask` has bit 1 << kind set for each value present.
- */
-export class FlowValues {
-  mask = 0;
-  ts = 0;
-  uid = '';
-  orig_h = '';
-  orig_p = 0;
-  resp_h = '';
-  resp_p = 0;
-  proto = '';
-  service = '';
-  duration = 0;
-  orig_bytes = 0;
-  resp_bytes = 0;
-  conn_state = '';
-  local_orig = false;
-  local_resp = false;
-  missed_bytes = 0;
-  history = '';
-  orig_pkts = 0;
-  orig_ip_bytes = 0;
-  resp_pkts = 0;
-  resp_ip_bytes = 0;
-  tunnel_parents: string[] = EMPTY_SET;
-  vlan = 0;
-  inner_vlan = 0;
-}
 
 // Node's one-copy latin1 decoder; Buffer#toString('latin1', ...) ends in the same call after
 // argument checks that cost a fifth of the time on short fields.
@@ -125,59 +88,71 @@ export const FNV_PRIME = 0x01000193;
 
 /**
  * Bounded intern tables for short repeated strings (addresses, proto, states, histories):
- * direct-mapped by a hash of the bytes and verified byte for byte, so a hit costs no allocation
- * and a collision only replaces the slot. IPv4 addresses have their own table keyed by the
- * 32-bit address, which verifies with one comparison.
+ * direct-mapped by a hash of the bytes and verified against them, so a hit costs no allocation
+ * and a collision only replaces the slot. Verification does not touch the cached string when it
+ * can be avoided: strings of up to 16 bytes (every IPv4 address among them) are identified
+ * exactly by their bytes as four 32-bit words.
  */
 export class StringCache {
   private readonly slots: string[];
+  /** Per slot: the four words and the length of a short string; length -1 for a long one. */
+  private readonly shortKeys: Int32Array;
   private readonly mask: number;
-  /** Address * 64 + text length per slot: one read verifies a hit without touching the string. */
-  private readonly v4Keys: Float64Array;
-  private readonly v4Strings: string[];
-  private readonly v4Mask: number;
 
-  constructor(bits = 14, v4Bits = 16) {
+  constructor(bits = 16) {
     this.slots = new Array<string>(1 << bits).fill('');
+    this.shortKeys = new Int32Array(5 << bits).fill(-1);
     this.mask = (1 << bits) - 1;
-    this.v4Keys = new Float64Array(1 << v4Bits).fill(-1);
-    this.v4Strings = new Array<string>(1 << v4Bits).fill('');
-    this.v4Mask = (1 << v4Bits) - 1;
   }
 
-  /** The string of ASCII bytes [start, end) whose FNV-1a hash is `hash`. */
-  get(buf: Buffer, start: number, end: number, hash: number): string {
-    const slot = (hash ^ (hash >>> 16)) & this.mask;
-    const cur = this.slots[slot];
+  /**
+   * The ASCII string [start, end) of at most 16 bytes, given as its bytes folded big-endian
+   * into four 32-bit words (w3 holds the last four).
+   */
+  short(buf: Buffer, start: number, end: number, w0: number, w1: number, w2: number, w3: number): string {
     const len = end - start;
-    if (cur.length === len) {
+    const h = Math.imul(
+      w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3 ^ len, 0xc2b2ae35),
+      0x27d4eb2f,
+    );
+    const slot = (h ^ (h >>> 15)) & this.mask;
+    const k = slot * 5;
+    const keys = this.shortKeys;
+    if (keys[k + 4] === len && keys[k + 3] === w3 && keys[k + 2] === w2 && keys[k + 1] === w1 && keys[k] === w0) {
+      return this.slots[slot];
+    }
+    const s = latin1(buf, start, end);
+    keys[k] = w0;
+    keys[k + 1] = w1;
+    keys[k + 2] = w2;
+    keys[k + 3] = w3;
+    keys[k + 4] = len;
+    this.slots[slot] = s;
+    return s;
+  }
+
+  /** The ASCII string [start, end) of any length (hashed and verified byte for byte). */
+  long(buf: Buffer, start: number, end: number): string {
+    let h = FNV_OFFSET;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], FNV_PRIME);
+    const slot = (h ^ (h >>> 16)) & this.mask;
+    const len = end - start;
+    const cur = this.slots[slot];
+    if (cur.length === len && this.shortKeys[slot * 5 + 4] === -1) {
       let i = 0;
       while (i < len && cur.charCodeAt(i) === buf[start + i]) i++;
       if (i === len) return cur;
     }
     const s = latin1(buf, start, end);
+    this.shortKeys[slot * 5 + 4] = -1;
     this.slots[slot] = s;
-    return s;
-  }
-
-  /**
-   * The dotted-quad text [start, end) of the IPv4 address `addr`. Only canonical text (no
-   * leading zeros) may come here, so the address and the length identify the text.
-   */
-  ipv4(buf: Buffer, start: number, end: number, addr: number): string {
-    const key = (addr >>> 0) * 64 + (end - start);
-    const slot = (Math.imul(addr, 0x9e3779b1) >>> 15) & this.v4Mask;
-    if (this.v4Keys[slot] === key) return this.v4Strings[slot];
-    const s = latin1(buf, start, end);
-    this.v4Keys[slot] = key;
-    this.v4Strings[slot] = s;
     return s;
   }
 }
 
 const POW10 = [
-  1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-  1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+  1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+  1e21, 1e22,
 ];
 const DECIMAL_RE = /^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
@@ -283,215 +258,108 @@ export class ByteScanner {
   }
 }
 
+/** A compiled row reader: one line to a record, or undefined with the reader's error set. */
+type RowFunction = (r: TsvRowReader, buf: Buffer, start: number, end: number) => FlowRecord | undefined;
+
+/** FlowValues property of each kind (KIND_NAMES without the `id.` prefix). */
+export const VALUE_NAMES: readonly string[] = KIND_NAMES.map((n) => n.replace('id.', ''));
+
+const compiled = new Map<string, RowFunction>();
+const MAX_COMPILED = 64;
+
 /**
- * Reads one TSV data line into FlowValues according to the current #fields plan, in one pass:
- * each column is parsed while it is scanned. Errors leave `errorColumn` (index into #fields)
- * and `errorMessage` set and return false.
+ * Reads one TSV data line into FlowValues according to the current #fields plan. The plan is
+ * compiled into a straight-line function (one block per column, no per-column dispatch), about
+ * a fifth faster than a loop over the plan. Errors leave `errorColumn` (index into #fields) and
+ * `errorMessage` set and return false.
  */
 export class TsvRowReader extends ByteScanner {
-  /** Kind of each #fields column. */
-  plan: Uint8Array = new Uint8Array(0);
-  separator = 9;
-  setSeparator = 44;
   errorColumn = 0;
   errorMessage = '';
+  separator = 9;
+  setSeparator = 44;
   private unset: Uint8Array = Buffer.from('-');
   private empty: Uint8Array = Buffer.from('(empty)');
-  private unset0 = 45;
   private empty0 = 40;
+  private columns = 0;
+  private row: RowFunction = compileRow(new Uint8Array(0), 9, Buffer.from('-'));
 
   constructor(private readonly cache: StringCache) {
     super();
   }
 
-  setMarkers(unset: string, empty: string): void {
+  /** Sets the #fields plan (kind of each column) and the markers from the header. */
+  configure(plan: Uint8Array, separator: number, setSeparator: number, unset: string, empty: string): void {
+    this.separator = separator;
+    this.setSeparator = setSeparator;
     this.unset = Buffer.from(unset, 'utf8');
     this.empty = Buffer.from(empty, 'utf8');
-    this.unset0 = this.unset.length > 0 ? this.unset[0] : -1;
     this.empty0 = this.empty.length > 0 ? this.empty[0] : -1;
+    this.columns = plan.length;
+    const key = `${separator}/${this.unset.join('.')}/${plan.join(',')}`;
+    let row = compiled.get(key);
+    if (!row) {
+      if (compiled.size >= MAX_COMPILED) compiled.clear();
+      row = compileRow(plan, separator, this.unset);
+      compiled.set(key, row);
+    }
+    this.row = row;
   }
 
-  read(buf: Buffer, start: number, end: number, v: FlowValues): boolean {
-    const plan = this.plan;
-    const n = plan.length;
-    const sep = this.separator;
-    const unset0 = this.unset0;
-    const unsetLen = this.unset.length;
-    let mask = 0;
-    let p = start;
-    for (let c = 0; c < n; c++) {
-      if (c > 0) {
-        if (p >= end) return this.fail(c, `expected ${n} columns as #fields says, found ${c}`);
-        p++;
-      }
-      const kind = plan[c];
-      if (p < end && buf[p] === unset0) {
-        if (unsetLen === 1) {
-          if (p + 1 === end || buf[p + 1] === sep) {
-            p++;
-            continue;
-          }
-        } else if (this.isMarker(this.unset, buf, p, end)) {
-          p += unsetLen;
-          continue;
-        }
-      } else if (unsetLen === 0 && (p === end || buf[p] === sep)) {
-        continue;
-      }
-      switch (kind) {
-        case K_SKIP:
-          while (p < end && buf[p] !== sep) p++;
-          continue;
-        case K_TS: {
-          const t = this.scanDecimal(buf, p, end);
-          if (!this.atEnd(buf, end) || !(t >= 0 && t < 1e11)) return this.bad(c, buf, p, end, 'not a valid time');
-          v.ts = t;
-          break;
-        }
-        case K_UID:
-          v.uid = this.plainString(buf, p, end);
-          break;
-        case K_ORIG_H:
-          v.orig_h = this.address(buf, p, end);
-          break;
-        case K_RESP_H:
-          v.resp_h = this.address(buf, p, end);
-          break;
-        case K_ORIG_P:
-        case K_RESP_P: {
-          const port = this.scanUint(buf, p, end);
-          if (!this.atEnd(buf, end) || port < 0 || port > 65535) return this.bad(c, buf, p, end, 'not a port number');
-          if (kind === K_ORIG_P) v.orig_p = port;
-          else v.resp_p = port;
-          break;
-        }
-        case K_PROTO:
-          v.proto = this.string(buf, p, end, sep);
-          break;
-        case K_SERVICE:
-          v.service = this.string(buf, p, end, sep);
-          break;
-        case K_CONN_STATE:
-          v.conn_state = this.string(buf, p, end, sep);
-          break;
-        case K_HISTORY:
-          v.history = this.string(buf, p, end, sep);
-          break;
-        case K_DURATION: {
-          const d = this.scanDecimal(buf, p, end);
-          if (!this.atEnd(buf, end) || Number.isNaN(d)) return this.bad(c, buf, p, end, 'not a time interval');
-          v.duration = d;
-          break;
-        }
-        case K_LOCAL_ORIG:
-        case K_LOCAL_RESP: {
-          const b = buf[p];
-          this.pos = p + 1;
-          // Zeek writes T/F; its own reader also takes 1/0.
-          const value = b === 84 || b === 49 ? true : b === 70 || b === 48 ? false : undefined;
-          if (value === undefined || !this.atEnd(buf, end)) return this.bad(c, buf, p, end, 'not a bool (T or F)');
-          if (kind === K_LOCAL_ORIG) v.local_orig = value;
-          else v.local_resp = value;
-          break;
-        }
-        case K_TUNNEL_PARENTS:
-          v.tunnel_parents = this.set(buf, p, end);
-          break;
-        case K_VLAN:
-        case K_INNER_VLAN: {
-          const negative = buf[p] === 45;
-          const id = this.scanUint(buf, negative ? p + 1 : p, end);
-          if (!this.atEnd(buf, end) || id < 0) return this.bad(c, buf, p, end, 'not an integer');
-          if (kind === K_VLAN) v.vlan = negative ? -id : id;
-          else v.inner_vlan = negative ? -id : id;
-          break;
-        }
-        default:
-          // Every count-valued kind.
-          {
-            const count = this.scanUint(buf, p, end);
-            if (!this.atEnd(buf, end) || count < 0) return this.bad(c, buf, p, end, 'not a count');
-            setCount(v, kind, count);
-          }
-      }
-      p = this.pos;
-      mask |= 1 << kind;
-    }
-    if (p < end) {
-      let found = n;
-      for (let i = p; i < end; i++) if (buf[i] === sep) found++;
-      return this.fail(n - 1, `expected ${n} columns as #fields says, found ${found}`);
-    }
-    v.mask = mask;
-    return true;
+  /** Bit 1 << kind of each required value the last line had (set when read() returns a record). */
+  mask = 0;
+
+  /** The record of one line; undefined (with errorColumn and errorMessage set) when it is bad. */
+  read(buf: Buffer, start: number, end: number): FlowRecord | undefined {
+    return this.row(this, buf, start, end);
   }
+
+  // The methods below are called by the compiled row functions.
 
   /** Whether the last scan stopped at the end of its column. */
-  private atEnd(buf: Buffer, end: number): boolean {
+  atEnd(buf: Buffer, end: number): boolean {
     return this.pos === end || buf[this.pos] === this.separator;
   }
 
-  private isMarker(marker: Uint8Array, buf: Buffer, p: number, end: number): boolean {
+  /** Whether the multi-byte unset marker fills the column at p. */
+  unsetAt(buf: Buffer, p: number, end: number): boolean {
+    const marker = this.unset;
     const len = marker.length;
     if (p + len > end || (p + len < end && buf[p + len] !== this.separator)) return false;
     for (let i = 0; i < len; i++) if (buf[p + i] !== marker[i]) return false;
     return true;
   }
 
-  /** An address; dotted quads take the IPv4 cache, anything else the string cache. */
-  private address(buf: Buffer, p: number, end: number): string {
-    const start = p;
-    const sep = this.separator;
-    let addr = 0;
-    let octet = 0;
-    let digits = 0;
-    let dots = 0;
-    for (; p < end; p++) {
-      const d = buf[p] - 48;
-      if (d >= 0 && d <= 9) {
-        // A leading zero is not canonical text; the string cache keeps such text exact.
-        if (digits === 1 && octet === 0) break;
-        octet = octet * 10 + d;
-        digits++;
-      } else if (d === -2 && digits > 0 && octet <= 255 && dots < 3) {
-        addr = (addr << 8) | octet;
-        octet = 0;
-        digits = 0;
-        dots++;
-      } else {
-        break;
-      }
-    }
-    if (dots === 3 && digits > 0 && octet <= 255 && (p === end || buf[p] === sep)) {
-      this.pos = p;
-      return this.cache.ipv4(buf, start, p, (addr << 8) | octet);
-    }
-    return this.string(buf, start, end, sep);
-  }
-
   /** A column (or set element) up to `term`; interned unless escaped or non-ASCII. */
-  private string(buf: Buffer, p: number, end: number, term: number): string {
+  string(buf: Buffer, p: number, end: number, term: number): string {
     const start = p;
-    let hash = FNV_OFFSET;
+    let w0 = 0;
+    let w1 = 0;
+    let w2 = 0;
+    let w3 = 0;
     let high = 0;
     let escaped = false;
     for (; p < end; p++) {
       const b = buf[p];
       if (b === term) break;
       if (b === 92) escaped = true;
-      hash = Math.imul(hash ^ b, FNV_PRIME);
+      w0 = (w0 << 8) | (w1 >>> 24);
+      w1 = (w1 << 8) | (w2 >>> 24);
+      w2 = (w2 << 8) | (w3 >>> 24);
+      w3 = (w3 << 8) | b;
       high |= b;
     }
     this.pos = p;
+    const len = p - start;
     // Only a value spelled exactly like the marker is empty; Zeek escapes a real "(empty)".
-    if (buf[start] === this.empty0 && p - start === this.empty.length && this.isEmpty(buf, start)) return '';
+    if (buf[start] === this.empty0 && len === this.empty.length && this.isEmpty(buf, start)) return '';
     if (escaped) return unescapeZeek(buf, start, p);
     if (high >= 0x80) return utf8(buf, start, p);
-    return this.cache.get(buf, start, p, hash);
+    return len <= 16 ? this.cache.short(buf, start, p, w0, w1, w2, w3) : this.cache.long(buf, start, p);
   }
 
   /** A column whose values are unique (uid): not worth interning. */
-  private plainString(buf: Buffer, p: number, end: number): string {
+  plainString(buf: Buffer, p: number, end: number): string {
     const start = p;
     const sep = this.separator;
     let high = 0;
@@ -509,13 +377,7 @@ export class TsvRowReader extends ByteScanner {
     return latin1(buf, start, p);
   }
 
-  private isEmpty(buf: Buffer, at: number): boolean {
-    const empty = this.empty;
-    for (let i = 1; i < empty.length; i++) if (buf[at + i] !== empty[i]) return false;
-    return true;
-  }
-
-  private set(buf: Buffer, p: number, end: number): string[] {
+  set(buf: Buffer, p: number, end: number): string[] {
     const sep = this.separator;
     const start = p;
     while (p < end && buf[p] !== sep) p++;
@@ -535,46 +397,151 @@ export class TsvRowReader extends ByteScanner {
     return out;
   }
 
-  private fail(column: number, message: string): boolean {
-    this.errorColumn = column;
-    this.errorMessage = message;
-    return false;
+  tooFew(found: number): undefined {
+    this.errorColumn = found;
+    this.errorMessage = `expected ${this.columns} columns as #fields says, found ${found}`;
+    return undefined;
   }
 
-  private bad(column: number, buf: Buffer, start: number, end: number, what: string): boolean {
+  tooMany(buf: Buffer, p: number, end: number): undefined {
+    let found = this.columns;
+    for (let i = p; i < end; i++) if (buf[i] === this.separator) found++;
+    this.errorColumn = this.columns - 1;
+    this.errorMessage = `expected ${this.columns} columns as #fields says, found ${found}`;
+    return undefined;
+  }
+
+  bad(column: number, buf: Buffer, start: number, end: number, what: string): undefined {
     let stop = start;
     while (stop < end && buf[stop] !== this.separator) stop++;
-    const text = stop > start ? `'${showBytes(buf, start, stop)}'` : 'an empty value';
-    return this.fail(column, `${what}: ${text}`);
+    this.errorColumn = column;
+    this.errorMessage = `${what}: ${stop > start ? `'${showBytes(buf, start, stop)}'` : 'an empty value'}`;
+    return undefined;
+  }
+
+  private isEmpty(buf: Buffer, at: number): boolean {
+    const empty = this.empty;
+    for (let i = 1; i < empty.length; i++) if (buf[at + i] !== empty[i]) return false;
+    return true;
   }
 }
 
-/** Stores a count-valued kind; shared by the TSV and the JSON reader. */
-export function setCount(v: FlowValues, kind: number, count: number): void {
-  switch (kind) {
-    case K_ORIG_BYTES:
-      v.orig_bytes = count;
-      break;
-    case K_RESP_BYTES:
-      v.resp_bytes = count;
-      break;
-    case K_MISSED_BYTES:
-      v.missed_bytes = count;
-      break;
-    case K_ORIG_PKTS:
-      v.orig_pkts = count;
-      break;
-    case K_ORIG_IP_BYTES:
-      v.orig_ip_bytes = count;
-      break;
-    case K_RESP_PKTS:
-      v.resp_pkts = count;
-      break;
-    case K_RESP_IP_BYTES:
-      v.resp_ip_bytes = count;
-      break;
+/**
+ * Generates the row function for a plan: one block per column parsing into a local variable,
+ * then one object literal. The source is built only from this module's own constants and from
+ * numbers (kinds, the separator byte, the unset marker's bytes), never from text in the log, so
+ * nothing read from input ends up as code.
+ */
+function compileRow(plan: Uint8Array, sep: number, unset: Uint8Array): RowFunction {
+  const atEnd = `(r.pos === end || buf[r.pos] === ${sep})`;
+  const u = unset.length;
+  const isUnset =
+    u === 0
+      ? `(p === end || buf[p] === ${sep})`
+      : u === 1
+        ? `(p < end && buf[p] === ${unset[0]} && (p + 1 === end || buf[p + 1] === ${sep}))`
+        : `(p < end && buf[p] === ${unset[0]} && r.unsetAt(buf, p, end))`;
+  let src = 'let p = start;\nlet mask = 0;\nlet x = 0;\nlet y = 0;\nlet d = 0;\n';
+  // Required values start as placeholders (their mask bit stays clear); optional ones unset.
+  for (const kind of RECORD_ORDER) {
+    const required = REQUIRED_KINDS.includes(kind);
+    const initial = kind === K_TS || kind === K_ORIG_P || kind === K_RESP_P ? '0' : required ? "''" : 'undefined';
+    src += `let f_${VALUE_NAMES[kind]} = ${initial};\n`;
   }
+  for (let c = 0; c < plan.length; c++) {
+    const kind = plan[c];
+    const local = `f_${VALUE_NAMES[kind]}`;
+    const bad = (what: string, from = 'p') => `return r.bad(${c}, buf, ${from}, end, '${what}');`;
+    // Digits parsed in place (the most common columns): no call, no position through memory.
+    const digits = (what: string, max: string) =>
+      `x = 0;\ny = p;\nwhile (p < end) {\nd = buf[p] - 48;\nif (d < 0 || d > 9) break;\nx = x * 10 + d;\np++;\n}\n` +
+      `if (p === y || (p < end && buf[p] !== ${sep})${max}) ${bad(what, 'y')}\n`;
+    if (c > 0) src += `if (p >= end) return r.tooFew(${c});\np++;\n`;
+    if (kind === K_SKIP) {
+      src += `while (p < end && buf[p] !== ${sep}) p++;\n`;
+      continue;
+    }
+    let parse: string;
+    switch (kind) {
+      case K_TS:
+        parse = `x = r.scanDecimal(buf, p, end);\nif (!(x >= 0 && x < 1e11) || !${atEnd}) ${bad('not a valid time')}\n${local} = x;\np = r.pos;`;
+        break;
+      case K_UID:
+        parse = `${local} = r.plainString(buf, p, end);\np = r.pos;`;
+        break;
+      case K_ORIG_P:
+      case K_RESP_P:
+        parse = `${digits('not a port number', ' || x > 65535')}${local} = x;`;
+        break;
+      case K_ORIG_H:
+      case K_RESP_H:
+      case K_PROTO:
+      case K_SERVICE:
+      case K_CONN_STATE:
+      case K_HISTORY:
+        parse = `${local} = r.string(buf, p, end, ${sep});\np = r.pos;`;
+        break;
+      case K_DURATION:
+        parse = `x = r.scanDecimal(buf, p, end);\nif (x !== x || !${atEnd}) ${bad('not a time interval')}\n${local} = x;\np = r.pos;`;
+        break;
+      case K_LOCAL_ORIG:
+      case K_LOCAL_RESP:
+        // Zeek writes T/F; its own reader also takes 1/0.
+        parse =
+          `if (p >= end || (p + 1 < end && buf[p + 1] !== ${sep})) ${bad('not a bool (T or F)')}\n` +
+          `x = buf[p];\nif (x === 84 || x === 49) ${local} = true;\n` +
+          `else if (x === 70 || x === 48) ${local} = false;\nelse ${bad('not a bool (T or F)')}\np++;`;
+        break;
+      case K_TUNNEL_PARENTS:
+        parse = `${local} = r.set(buf, p, end);\np = r.pos;`;
+        break;
+      case K_VLAN:
+      case K_INNER_VLAN:
+        parse =
+          `x = p < end && buf[p] === 45 ? 1 : 0;\ny = r.scanUint(buf, p + x, end);\n` +
+          `if (y < 0 || !${atEnd}) ${bad('not an integer')}\n${local} = x === 1 ? -y : y;\np = r.pos;`;
+        break;
+      default:
+        parse = `${digits('not a count', '')}${local} = x;`;
+    }
+    const bit = REQUIRED_KINDS.includes(kind) ? `\nmask |= ${1 << kind};` : '';
+    src += `if (${isUnset}) p += ${u};\nelse {\n${parse}${bit}\n}\n`;
+  }
+  src += 'if (p < end) return r.tooMany(buf, p, end);\nr.mask = mask;\n';
+  src += `return { kind: 'flow', ${RECORD_ORDER.map((k) => `${VALUE_NAMES[k]}: f_${VALUE_NAMES[k]}`).join(', ')} };\n`;
+  return new Function('r', 'buf', 'start', 'end', src) as RowFunction;
 }
+
+/**
+ * Kinds in FlowRecord property order. Every record vigil makes from Zeek logs has all of these
+ * properties in this order (unset ones undefined): one hidden class keeps the detectors' reads
+ * monomorphic.
+ */
+export const RECORD_ORDER: readonly number[] = [
+  K_TS,
+  K_UID,
+  K_ORIG_H,
+  K_ORIG_P,
+  K_RESP_H,
+  K_RESP_P,
+  K_PROTO,
+  K_SERVICE,
+  K_DURATION,
+  K_ORIG_BYTES,
+  K_RESP_BYTES,
+  K_CONN_STATE,
+  K_LOCAL_ORIG,
+  K_LOCAL_RESP,
+  K_MISSED_BYTES,
+  K_HISTORY,
+  K_ORIG_PKTS,
+  K_ORIG_IP_BYTES,
+  K_RESP_PKTS,
+  K_RESP_IP_BYTES,
+  K_TUNNEL_PARENTS,
+  K_VLAN,
+  K_INNER_VLAN,
+];
 
 /** Shows at most 40 bytes of a bad value in a message. */
 export function showBytes(buf: Buffer, start: number, end: number): string {

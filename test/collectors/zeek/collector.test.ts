@@ -72,6 +72,7 @@ describe('ZeekCollector, tail process killed with SIGKILL', () => {
       durationMs: 8000,
       uidPrefix: 'k',
       gzipDelayMs: 150,
+      goFile: path.join(dir, 'go'),
     };
     const runnerOpts: RunnerOptions = { statePath, livePath: live, pollIntervalMs: 50 };
     const writer = startScript('test/helpers/zeek/rotating-writer.ts', [JSON.stringify(writerOpts)]);
@@ -82,6 +83,12 @@ describe('ZeekCollector, tail process killed with SIGKILL', () => {
     for (let round = 0; round < 2; round++) {
       const runner = startScript('test/helpers/zeek/tail-runner.ts', [JSON.stringify(runnerOpts)]);
       runners.push(runner);
+      if (round === 0) {
+        // Without a checkpoint the tail reads the current file only: it must be open before
+        // the writer's first rotation, or that file's lines are (rightly) never read.
+        await waitFor('the first runner to open conn.log', 20_000, () => runner.stdout.includes('following'));
+        fs.writeFileSync(writerOpts.goFile as string, '');
+      }
       await waitFor(`round ${round} to commit 15000 more uids`, 30_000, () => committed(runner) >= killedAt + 15_000);
       expect(writer.proc.exitCode, 'the writer must still be writing at the kill').toBeNull();
       process.kill(runner.proc.pid as number, 'SIGKILL');

@@ -288,6 +288,22 @@ describe('ZeekTailer resuming from a position', () => {
     expect(t.issues).toEqual([]);
   });
 
+  it('reports a checkpointed file that shrank while stopped, with sizes, and reads it from 0', async () => {
+    const live = path.join(dir, 'conn.log');
+    const pos = await firstRun(live, 'w', 5);
+    const keep = pos.fingerprintBytes + 10; // the start is still there, the rest is gone
+    fs.truncateSync(live, keep);
+    fs.appendFileSync(live, '\n');
+    const t = runTail({ path: live, from: pos });
+    await waitFor('the shrink to be reported', 5000, () => t.issues.length > 0);
+    await waitFor('the first data line again', 5000, () => t.dataLines() >= 1);
+    await t.stop();
+    expect(t.issues).toHaveLength(1);
+    expect(t.issues[0].message).toContain(`shrank from ${pos.offset} to ${keep + 1} bytes`);
+    expect(t.lines[0]).toBe('#separator \\x09');
+    expect(dataUids(t)[0]).toBe('Cwx0');
+  });
+
   it('reports a checkpointed file that cannot be found and reads the current file from 0', async () => {
     const live = path.join(dir, 'conn.log');
     const pos = await firstRun(live, 'g', 5);

@@ -2,10 +2,10 @@
 // host and day, the quiet part gives nothing, and state survives snapshot/restore.
 
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../../agent/demo/sample.js';
 import { MetricsRegistry } from '../../../agent/metrics.js';
 import { CidrSet, DEFAULT_LOCAL_NETS } from '../../../agent/netaddr.js';
 import { Pipeline } from '../../../agent/pipeline.js';
+import { mulberry32 } from '../../../agent/random.js';
 import type { FlowRecord } from '../../../collectors/record.js';
 import { type BaselineConfig, baselineConfigSchema } from '../../../detectors/baseline/config.js';
 import { BaselineDetector } from '../../../detectors/baseline/detector.js';

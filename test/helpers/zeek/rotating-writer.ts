@@ -24,6 +24,11 @@ export interface WriterOptions {
   uidPrefix: string;
   /** For `gzip`: how long after the rename the rotated file is compressed. */
   gzipDelayMs?: number;
+  /**
+   * When set, the file is created with its header at once, but lines (and the clock for rate and
+   * rotation) start only when this file exists: a reader can start following first.
+   */
+  goFile?: string;
 }
 
 const FIELDS = [
@@ -95,13 +100,24 @@ export function connLine(uid: string, n: number): string {
 
 function run(opts: WriterOptions): void {
   const live = path.join(opts.dir, opts.name ?? 'conn.log');
+  const fd = fs.openSync(live, 'a');
+  fs.writeSync(fd, zeekHeader(Date.now()));
+  const go = opts.goFile;
+  if (go && !fs.existsSync(go)) {
+    const waitForGo = () => (fs.existsSync(go) ? write(opts, live, fd) : setTimeout(waitForGo, 5));
+    waitForGo();
+    return;
+  }
+  write(opts, live, fd);
+}
+
+function write(opts: WriterOptions, live: string, firstFd: number): void {
+  let fd = firstFd;
   const start = Date.now();
   let written = 0;
   let rotation = 0;
   let nextRotate = start + opts.rotateEveryMs;
   const pendingGzip: { file: string; at: number }[] = [];
-  let fd = fs.openSync(live, 'a');
-  fs.writeSync(fd, zeekHeader(Date.now()));
 
   const gzipDue = (force: boolean) => {
     while (pendingGzip.length > 0 && (force || pendingGzip[0].at <= Date.now())) {

@@ -4,7 +4,8 @@
 //
 //   node --import tsx test/helpers/zeek/tail-runner.ts '<RunnerOptions as JSON>'
 //
-// Prints `committed <total uids>` after every commit; on SIGTERM stops, commits and exits 0.
+// Prints `following` once the live file is open, `committed <total uids>` after every commit;
+// on SIGTERM stops, commits and exits 0.
 
 import { pathToFileURL } from 'node:url';
 import { formatIssue } from '../../../agent/issues.js';
@@ -60,10 +61,18 @@ async function run(opts: RunnerOptions): Promise<void> {
   const ac = new AbortController();
   const timer = setInterval(commit, 30);
   process.on('SIGTERM', () => ac.abort());
+  // Tells the test when the live file is open, so the writer's first rotation cannot come first.
+  const counters = collector.counters;
+  const following = setInterval(() => {
+    if (counters.get('files') === 0) return;
+    process.stdout.write('following\n');
+    clearInterval(following);
+  }, 10);
   await collector.start(async (batch) => {
     commit();
     for (const r of batch) if (r.kind === 'flow') pending.push(r.uid);
   }, ac.signal);
+  clearInterval(following);
   clearInterval(timer);
   commit();
   state.close();
