@@ -66,7 +66,8 @@ export function buildProgram(): Command {
       });
       const stop = () => void agent.stop();
       // SIGUSR1 prints every component's counters without stopping (as dd does for progress).
-      const counters = () => process.stderr.write(`vigil agent: counters ${JSON.stringify(agent.metrics.snapshot())}\n`);
+      const counters = () =>
+        process.stderr.write(`vigil agent: counters ${JSON.stringify(agent.metrics.snapshot())}\n`);
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
       process.on('SIGUSR1', counters);

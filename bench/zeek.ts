@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { ManualClock } from '../agent/clock.js';
+import { mulberry32 } from '../agent/random.js';
 import { JsonLinesWriter, ZeekTsvWriter } from '../agent/flowformat.js';
 import { Counters } from '../agent/metrics.js';
 import type { ConnState, FlowRecord, TransportProto } from '../collectors/record.js';
@@ -171,18 +172,6 @@ function fmtRate(r: number): string {
 
 // --- the generated conn.log -------------------------------------------------------------
 
-/** mulberry32: small, fast and deterministic, so every run parses the same file. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 interface Pick<T> {
@@ -265,7 +254,7 @@ const SERVICES: Record<string, string> = {
 };
 
 function makeGenerator(seed: number): () => FlowRecord {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const int = (n: number) => Math.floor(rnd() * n);
   const skewed = (n: number, power: number) => Math.floor(n * rnd() ** power);
   const internal4 = Array.from({ length: 2000 }, () => `10.${int(64)}.${int(256)}.${1 + int(254)}`);

@@ -28,10 +28,14 @@ interface Running {
 }
 
 function startAgent(config: string, findings: string): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'agent/cli.ts'), 'agent', '-c', config, '-o', findings], {
-    cwd: root,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(root, 'agent/cli.ts'), 'agent', '-c', config, '-o', findings],
+    {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   children.push(child);
   let err = '';
   child.stderr?.on('data', (b: Buffer) => {
@@ -72,7 +76,10 @@ async function stop(agent: Running): Promise<Counts> {
 
 describe('vigil agent', () => {
   it('resumes from its state after a stop: same findings as a replay, every line once', async () => {
-    const lines = zlib.gunzipSync(fs.readFileSync(path.join(root, 'agent/demo/sample-conn.log.gz'))).toString().split('\n');
+    const lines = zlib
+      .gunzipSync(fs.readFileSync(path.join(root, 'agent/demo/sample-conn.log.gz')))
+      .toString()
+      .split('\n');
     const close = lines.findIndex((l) => l.startsWith('#close'));
     const header = lines.slice(0, 8);
     const data = lines.slice(8, close);
