@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { ManualClock } from '../agent/clock.js';
-import { mulberry32 } from '../agent/random.js';
 import { JsonLinesWriter, ZeekTsvWriter } from '../agent/flowformat.js';
 import { Counters } from '../agent/metrics.js';
+import { mulberry32 } from '../agent/random.js';
 import type { ConnState, FlowRecord, TransportProto } from '../collectors/record.js';
 import { readZeekFiles } from '../collectors/zeek/read.js';
 

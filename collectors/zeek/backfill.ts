@@ -1,6 +1,7 @@
 // Lists a Zeek archive directory (`YYYY-MM-DD/conn.HH:MM:SS-HH:MM:SS.log.gz`, or plain `.log`)
 // in time order, so archived days can be read before the live files are tailed.
 
+import type { Dirent } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { IssueHandler } from '../../agent/issues.js';
@@ -102,7 +103,7 @@ export async function listArchive(archiveDir: string, opts: ListArchiveOptions =
   const log = opts.log ?? 'conn';
   const component = opts.component ?? 'zeek';
   const result: ArchiveListing = { files: [], unrecognised: [], otherLogs: 0 };
-  let days: import('node:fs').Dirent[];
+  let days: Dirent[];
   try {
     days = await fsp.readdir(archiveDir, { withFileTypes: true });
   } catch (err) {

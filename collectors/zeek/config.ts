@@ -21,7 +21,9 @@ export const zeekCollectorConfigSchema = z
       .default([])
       .describe(
         'Live conn.log paths to follow, e.g. /opt/zeek/logs/current/conn.log. Rotation (rename + new file, copytruncate, ' +
-          'gzip of the rotated copy in the same directory) is followed, and the position is checkpointed.',
+          'gzip of the rotated copy in the same directory, or zeekctl moving it into its archive) is followed, and the ' +
+          'position is checkpointed. Rotated copies are looked for by content in the same directory and in the archive: ' +
+          'archiveDir, or else the parent of a directory named current (zeekctl’s layout).',
       ),
     startAt: z
       .enum(['beginning', 'end'])
@@ -35,7 +37,9 @@ export const zeekCollectorConfigSchema = z
       .optional()
       .describe(
         "Zeek's archive directory (YYYY-MM-DD/conn.HH:MM:SS-HH:MM:SS.log.gz, as zeekctl writes it) to read, in time order, " +
-          'before anything else. Unset: no backfill.',
+          'before anything else. Unset: no backfill. It is also where followed paths look for their rotated copies; when ' +
+          'a followed path has the archiveLog name, files archived after the backfill first finished are its rotations ' +
+          'and are read by its tail, never by the backfill again.',
       ),
     backfillSince: dateOrDateTime
       .optional()

@@ -41,6 +41,7 @@ import {
   slowDecimal,
   utf8,
   VALUE_NAMES,
+  ZeekFlow,
 } from './tsv.js';
 
 const QUOTE = 34;
@@ -665,36 +666,36 @@ function setCount(v: FlowValues, kind: number, count: number): void {
   }
 }
 
-/** The record of the generic path's values, in the property order of every Zeek record. */
+/** The record of the generic path's values, made by ZeekFlow like every Zeek record. */
 function recordOf(v: FlowValues): FlowRecord {
   const m = v.mask;
   const has = (kind: number) => (m & (1 << kind)) !== 0;
-  return {
-    kind: 'flow',
-    ts: v.ts,
-    uid: v.uid,
-    orig_h: v.orig_h,
-    orig_p: v.orig_p,
-    resp_h: v.resp_h,
-    resp_p: v.resp_p,
-    proto: v.proto as TransportProto,
-    service: has(K_SERVICE) ? v.service : undefined,
-    duration: has(K_DURATION) ? v.duration : undefined,
-    orig_bytes: has(K_ORIG_BYTES) ? v.orig_bytes : undefined,
-    resp_bytes: has(K_RESP_BYTES) ? v.resp_bytes : undefined,
-    conn_state: has(K_CONN_STATE) ? (v.conn_state as ConnState) : undefined,
-    local_orig: has(K_LOCAL_ORIG) ? v.local_orig : undefined,
-    local_resp: has(K_LOCAL_RESP) ? v.local_resp : undefined,
-    missed_bytes: has(K_MISSED_BYTES) ? v.missed_bytes : undefined,
-    history: has(K_HISTORY) ? v.history : undefined,
-    orig_pkts: has(K_ORIG_PKTS) ? v.orig_pkts : undefined,
-    orig_ip_bytes: has(K_ORIG_IP_BYTES) ? v.orig_ip_bytes : undefined,
-    resp_pkts: has(K_RESP_PKTS) ? v.resp_pkts : undefined,
-    resp_ip_bytes: has(K_RESP_IP_BYTES) ? v.resp_ip_bytes : undefined,
-    tunnel_parents: has(K_TUNNEL_PARENTS) ? v.tunnel_parents : undefined,
-    vlan: has(K_VLAN) ? v.vlan : undefined,
-    inner_vlan: has(K_INNER_VLAN) ? v.inner_vlan : undefined,
-  };
+  // Arguments in RECORD_ORDER.
+  return new ZeekFlow(
+    v.ts,
+    v.uid,
+    v.orig_h,
+    v.orig_p,
+    v.resp_h,
+    v.resp_p,
+    v.proto as TransportProto,
+    has(K_SERVICE) ? v.service : undefined,
+    has(K_DURATION) ? v.duration : undefined,
+    has(K_ORIG_BYTES) ? v.orig_bytes : undefined,
+    has(K_RESP_BYTES) ? v.resp_bytes : undefined,
+    has(K_CONN_STATE) ? (v.conn_state as ConnState) : undefined,
+    has(K_LOCAL_ORIG) ? v.local_orig : undefined,
+    has(K_LOCAL_RESP) ? v.local_resp : undefined,
+    has(K_MISSED_BYTES) ? v.missed_bytes : undefined,
+    has(K_HISTORY) ? v.history : undefined,
+    has(K_ORIG_PKTS) ? v.orig_pkts : undefined,
+    has(K_ORIG_IP_BYTES) ? v.orig_ip_bytes : undefined,
+    has(K_RESP_PKTS) ? v.resp_pkts : undefined,
+    has(K_RESP_IP_BYTES) ? v.resp_ip_bytes : undefined,
+    has(K_TUNNEL_PARENTS) ? v.tunnel_parents : undefined,
+    has(K_VLAN) ? v.vlan : undefined,
+    has(K_INNER_VLAN) ? v.inner_vlan : undefined,
+  );
 }
 
 /**
@@ -777,9 +778,15 @@ function compileFastReader(names: string[], kinds: number[]): FastReader {
       `if (p < end && buf[p] === 110) {\nif (!r.isNull(buf, p, end)) return undefined;\np += 4;\n} else {\n${parse}\n${bit}}\n}\n`;
   }
   src += 'if (p >= end || buf[p] !== 125 || p + 1 !== end) return undefined;\nr.mask = mask;\n';
-  src += `return { kind: 'flow', ${RECORD_ORDER.map((k) => `${VALUE_NAMES[k]}: f_${VALUE_NAMES[k]}`).join(', ')} };\n`;
-  const make = new Function('words', 'tails', `return function fastJsonRow(r, buf, start, end) {\n${src}};`);
-  const reader = make(words, tails) as FastReader;
+  // ZeekFlow, not an object literal: see there.
+  src += `return new ZeekFlow(${RECORD_ORDER.map((k) => `f_${VALUE_NAMES[k]}`).join(', ')});\n`;
+  const make = new Function(
+    'words',
+    'tails',
+    'ZeekFlow',
+    `return function fastJsonRow(r, buf, start, end) {\n${src}};`,
+  );
+  const reader = make(words, tails, ZeekFlow) as FastReader;
   if (compiledReaders.size >= MAX_CACHED) compiledReaders.clear();
   compiledReaders.set(cacheKey, reader);
   return reader;
@@ -888,14 +895,13 @@ export function parseIsoTime(buf: Buffer, start: number, end: number): number {
   if (p < end) {
     const z = buf[p];
     if ((z === 90 || z === 122) && p + 1 === end) {
-      p++;
+      // 'Z': UTC, no offset.
     } else if (z === 43 || z === 45) {
       const oh = digits2(buf, p + 1);
       const colon = buf[p + 3] === 58 ? 1 : 0;
       const om = digits2(buf, p + 3 + colon);
       if (oh < 0 || om < 0 || p + 5 + colon !== end) return Number.NaN;
       offset = (z === 43 ? 1 : -1) * (oh * 3600 + om * 60);
-      p = end;
     } else {
       return Number.NaN;
     }

@@ -9,8 +9,10 @@ import {
   CONN_FIELD_KINDS,
   K_SKIP,
   KIND_NAMES,
+  PROTO_KNOWN,
   REQUIRED_KINDS,
   REQUIRED_MASK,
+  STATE_KNOWN,
   StringCache,
   TsvRowReader,
   unescapeHeader,
@@ -218,7 +220,8 @@ export class ZeekConnParser {
       this.bad(line, KIND_NAMES[kind], absent === 'missing' ? 'required field is missing' : 'required field is unset');
       return;
     }
-    if (r.proto !== this.lastProto) {
+    // A TSV row has already recognised the usual values by their bytes.
+    if ((mask & PROTO_KNOWN) === 0 && r.proto !== this.lastProto) {
       if (!PROTOS.has(r.proto)) {
         this.bad(
           line,
@@ -230,7 +233,7 @@ export class ZeekConnParser {
       this.lastProto = r.proto;
     }
     const state = r.conn_state;
-    if (state !== undefined && state !== this.lastState) {
+    if ((mask & STATE_KNOWN) === 0 && state !== undefined && state !== this.lastState) {
       if (!STATES.has(state)) {
         this.bad(line, 'conn_state', `unknown connection state '${state}'`);
         return;

@@ -514,8 +514,11 @@ interface Candidate {
 }
 
 /** Most archived files whose first bytes are compared in one search for a checkpointed file. */
-export const ARCHIVE_MAX_CHECKS = 256;
-/** Most archived files looked at (listed and stat'ed) in one listing. */
+const ARCHIVE_MAX_CHECKS = 256;
+/**
+ * Most archived files looked at (listed and stat'ed) in one listing, newest first: over two years
+ * of hourly conn logs. Only a backlog longer than that would have its oldest files passed over.
+ */
 const ARCHIVE_MAX_FILES = 20_000;
 /**
  * Archive day folders are listed newest first; a folder whose files were all modified this long
@@ -627,12 +630,19 @@ function compareCandidates(a: Candidate, b: Candidate): number {
   return a.file < b.file ? -1 : a.file > b.file ? 1 : 0;
 }
 
-/** The first bytes of a candidate (decompressed), and whether they can be trusted to be all there is up to FINGERPRINT_MAX_BYTES. */
-async function candidateHead(c: Candidate, reader: LineReader): Promise<{ prefix: Buffer; settled: boolean }> {
+/**
+ * The first bytes of a candidate (decompressed), and whether they can be trusted to be all there
+ * is up to FINGERPRINT_MAX_BYTES; undefined when it is gone since it was listed.
+ */
+async function candidateHead(
+  c: Candidate,
+  reader: LineReader,
+): Promise<{ prefix: Buffer; settled: boolean } | undefined> {
   if (!c.gzip) {
     const id = await reader.identify(c.file);
-    return { prefix: id?.prefix ?? Buffer.alloc(0), settled: true };
+    return id && { prefix: id.prefix, settled: true };
   }
+  if (!(await statOrUndefined(c.file))) return undefined;
   const head = await gunzipHead(c.file, FINGERPRINT_MAX_BYTES);
   // A .gz still being written ends early; once it is old enough it is simply damaged.
   const young = BigInt(Date.now()) * MS_NS - c.mtimeNs < GZIP_SETTLE_NS;
@@ -665,6 +675,9 @@ async function matchCopy(
   for (const c of cands) {
     if (!c.gzip && c.size < offset) continue;
     const head = await candidateHead(c, reader);
+    // Gone since listed (zeekctl removes Zeek's renamed copy once the .gz is written): what it
+    // held may be in a file the listing missed, so the search is done again.
+    if (!head) return 'wait';
     if (prefixMatches(head.prefix, fp)) {
       // A .gz that matches but ends early is read later, once written: now it would lose lines.
       if (!head.settled) return 'wait';
@@ -1227,11 +1240,12 @@ export class ZeekTailer {
     offset: number,
     aroundMs?: number,
   ): Promise<(Candidate & { fp: Fingerprint }) | 'wait' | undefined> {
-    // The archive is listed before the directory: while zeekctl compresses a rotated file into
-    // the archive, its plain original is still here (and complete), and is compared first.
-    const archived = this.archive ? await archivedNear(this.archive, aroundMs ?? Date.now()) : [];
+    // The directory is listed before the archive: zeekctl removes Zeek's renamed copy here only
+    // once its .gz there is complete, so a file rotated before the first listing is in one of
+    // them. While both exist the plain one is complete, and it is compared first.
     const local = await this.listRotated();
     local.sort((a, b) => compareCandidates(b, a));
+    const archived = this.archive ? await archivedNear(this.archive, aroundMs ?? Date.now()) : [];
     const cands = [...local, ...archived].filter((c) => !this.isLive(c));
     return matchCopy(cands, fp, offset, this.reader);
   }
@@ -1246,9 +1260,14 @@ export class ZeekTailer {
   private async findNewer(): Promise<(Candidate & { fp: Fingerprint }) | 'wait' | undefined> {
     const since = this.lastFinished?.mtimeNs ?? 0n;
     const catchUp = this.catchUp;
-    // Archive before directory, as in findCopy. Equal times are kept in the archive: a copy
-    // written there can share its time with the file finished before it, and the recent list
-    // tells a file already read.
+    // Directory before archive, as in findCopy (listed the other way round, a rotation between
+    // the two listings would hide a file from both). A file rotated after the directory listing
+    // is the one we hold open, whose .gz is recognised below as a copy of the live file. Equal
+    // times are kept in the archive: a copy written there can share its time with the file
+    // finished before it, and the recent list tells a file already read.
+    const local = (await this.listRotated()).filter((c) =>
+      catchUp ? c.zeekRotated && c.mtimeNs >= since : c.mtimeNs > since,
+    );
     const archived = this.archive
       ? (
           await listArchived(this.archive, {
@@ -1257,13 +1276,16 @@ export class ZeekTailer {
           })
         ).filter((c) => c.mtimeNs >= since)
       : [];
-    const local = (await this.listRotated()).filter((c) =>
-      catchUp ? c.zeekRotated && c.mtimeNs >= since : c.mtimeNs > since,
-    );
     const cands = [...local, ...archived].filter((c) => !this.isLive(c));
     cands.sort(compareCandidates);
+    const live = this.live;
+    // A live file opened before its first data line has a start that every file with the same
+    // header shares: look at it again, so that a copy of it is told from a file not yet read.
+    if (live && !live.fp.final) await this.checkFingerprint(live);
     for (const c of cands) {
       const head = await candidateHead(c, this.reader);
+      // Gone since listed: its content may be in a file the listing missed; list again.
+      if (!head) return 'wait';
       // Taking it now could read half a file, or miss that it is a copy of one we read.
       if (!head.settled) return 'wait';
       const prefix = head.prefix;
@@ -1274,13 +1296,13 @@ export class ZeekTailer {
       const seen = (r: Recent) =>
         prefixMatches(prefix, r.fp) && (r.fp.final || (r.dev === c.dev && r.inode === c.inode));
       if (this.recent.some(seen)) continue;
-      const live = this.live;
       if (live?.fp.final && prefixMatches(prefix, live.fp)) {
         // A copy of the live file. While our descriptor still shows the same start, it is
         // read there (a gzip of the renamed file, or a copytruncate copy whose truncation is
-        // yet to come). Otherwise the file was truncated before we read any of it: all of it
-        // is in this copy, and the live file starts again after it.
-        if (await this.intact(live)) continue;
+        // yet to come), and first: the candidates after this one were rotated after it.
+        // Otherwise the file was truncated before we read any of it: all of it is in this
+        // copy, and the live file starts again after it.
+        if (await this.intact(live)) return undefined;
         this.opts.counters.add('truncations');
         live.restart = true;
         return { ...c, fp: live.fp };

@@ -1,7 +1,7 @@
 // Zeek's ASCII (TSV) log values read straight from bytes: the conn.log column kinds, the number,
 // escape and string readers that the TSV and the JSON reader share, and the TSV row reader.
 
-import type { FlowRecord } from '../record.js';
+import { CONN_STATES, type FlowRecord } from '../record.js';
 
 /** What a column means to vigil; columns vigil does not use are SKIP. Kind k has mask bit 1 << k. */
 export const K_SKIP = 0;
@@ -83,6 +83,19 @@ export function utf8(buf: Buffer, start: number, end: number): string {
   return (buf as unknown as FastSlices).utf8Slice(start, end);
 }
 
+/** Slot of a short string in StringCache (also generated inline as SHORT_SLOT: keep the two alike). */
+function shortSlot(w0: number, w1: number, w2: number, w3: number, len: number, mask: number): number {
+  const h = Math.imul(
+    w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3 ^ len, 0xc2b2ae35),
+    0x27d4eb2f,
+  );
+  return (h ^ (h >>> 15)) & mask;
+}
+/** shortSlot as generated code: words w0..w3, length x, mask cmask; sets slot. */
+const SHORT_SLOT =
+  'slot = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3 ^ x, 0xc2b2ae35), 0x27d4eb2f);\n' +
+  'slot = (slot ^ (slot >>> 15)) & cmask;';
+
 export const FNV_OFFSET = 0x811c9dc5;
 export const FNV_PRIME = 0x01000193;
 
@@ -94,10 +107,11 @@ export const FNV_PRIME = 0x01000193;
  * exactly by their bytes as four 32-bit words.
  */
 export class StringCache {
-  private readonly slots: string[];
+  // Read directly by the compiled TSV row functions (which look up short strings inline).
+  readonly slots: string[];
   /** Per slot: the four words and the length of a short string; length -1 for a long one. */
-  private readonly shortKeys: Int32Array;
-  private readonly mask: number;
+  readonly shortKeys: Int32Array;
+  readonly mask: number;
 
   constructor(bits = 16) {
     this.slots = new Array<string>(1 << bits).fill('');
@@ -111,11 +125,7 @@ export class StringCache {
    */
   short(buf: Buffer, start: number, end: number, w0: number, w1: number, w2: number, w3: number): string {
     const len = end - start;
-    const h = Math.imul(
-      w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3 ^ len, 0xc2b2ae35),
-      0x27d4eb2f,
-    );
-    const slot = (h ^ (h >>> 15)) & this.mask;
+    const slot = shortSlot(w0, w1, w2, w3, len, this.mask);
     const k = slot * 5;
     const keys = this.shortKeys;
     if (keys[k + 4] === len && keys[k + 3] === w3 && keys[k + 2] === w2 && keys[k + 1] === w1 && keys[k] === w0) {
@@ -282,9 +292,10 @@ export class TsvRowReader extends ByteScanner {
   private empty: Uint8Array = Buffer.from('(empty)');
   private empty0 = 40;
   private columns = 0;
-  private row: RowFunction = compileRow(new Uint8Array(0), 9, Buffer.from('-'));
+  private row: RowFunction = compileRow(new Uint8Array(0), 9, Buffer.from('-'), Buffer.from('(empty)'));
 
-  constructor(private readonly cache: StringCache) {
+  /** The intern table (read by the row functions). */
+  constructor(readonly cache: StringCache) {
     super();
   }
 
@@ -296,14 +307,26 @@ export class TsvRowReader extends ByteScanner {
     this.empty = Buffer.from(empty, 'utf8');
     this.empty0 = this.empty.length > 0 ? this.empty[0] : -1;
     this.columns = plan.length;
-    const key = `${separator}/${this.unset.join('.')}/${plan.join(',')}`;
+    const key = `${separator}/${this.unset.join('.')}/${this.empty.join('.')}/${plan.join(',')}`;
     let row = compiled.get(key);
     if (!row) {
       if (compiled.size >= MAX_COMPILED) compiled.clear();
-      row = compileRow(plan, separator, this.unset);
+      row = compileRow(plan, separator, this.unset, this.empty);
       compiled.set(key, row);
     }
     this.row = row;
+  }
+
+  /** A DataView of the buffer being read (the row functions read four bytes at once through it). */
+  private dv: DataView = new DataView(new ArrayBuffer(0) as ArrayBufferLike);
+  private dvOf: Buffer | undefined;
+
+  viewOf(buf: Buffer): DataView {
+    if (buf !== this.dvOf) {
+      this.dvOf = buf;
+      this.dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    }
+    return this.dv;
   }
 
   /** Bit 1 << kind of each required value the last line had (set when read() returns a record). */
@@ -316,11 +339,6 @@ export class TsvRowReader extends ByteScanner {
 
   // The methods below are called by the compiled row functions.
 
-  /** Whether the last scan stopped at the end of its column. */
-  atEnd(buf: Buffer, end: number): boolean {
-    return this.pos === end || buf[this.pos] === this.separator;
-  }
-
   /** Whether the multi-byte unset marker fills the column at p. */
   unsetAt(buf: Buffer, p: number, end: number): boolean {
     const marker = this.unset;
@@ -330,7 +348,7 @@ export class TsvRowReader extends ByteScanner {
     return true;
   }
 
-  /** A column (or set element) up to `term`; interned unless escaped or non-ASCII. */
+  /** A set element up to `term`; interned unless escaped or non-ASCII. */
   string(buf: Buffer, p: number, end: number, term: number): string {
     const start = p;
     let w0 = 0;
@@ -356,25 +374,6 @@ export class TsvRowReader extends ByteScanner {
     if (escaped) return unescapeZeek(buf, start, p);
     if (high >= 0x80) return utf8(buf, start, p);
     return len <= 16 ? this.cache.short(buf, start, p, w0, w1, w2, w3) : this.cache.long(buf, start, p);
-  }
-
-  /** A column whose values are unique (uid): not worth interning. */
-  plainString(buf: Buffer, p: number, end: number): string {
-    const start = p;
-    const sep = this.separator;
-    let high = 0;
-    let escaped = false;
-    for (; p < end; p++) {
-      const b = buf[p];
-      if (b === sep) break;
-      if (b === 92) escaped = true;
-      high |= b;
-    }
-    this.pos = p;
-    if (buf[start] === this.empty0 && p - start === this.empty.length && this.isEmpty(buf, start)) return '';
-    if (escaped) return unescapeZeek(buf, start, p);
-    if (high >= 0x80) return utf8(buf, start, p);
-    return latin1(buf, start, p);
   }
 
   set(buf: Buffer, p: number, end: number): string[] {
@@ -419,97 +418,12 @@ export class TsvRowReader extends ByteScanner {
     return undefined;
   }
 
-  private isEmpty(buf: Buffer, at: number): boolean {
+  /** Whether the empty marker is at `at` (its first byte and its length already checked). */
+  isEmpty(buf: Buffer, at: number): boolean {
     const empty = this.empty;
     for (let i = 1; i < empty.length; i++) if (buf[at + i] !== empty[i]) return false;
     return true;
   }
-}
-
-/**
- * Generates the row function for a plan: one block per column parsing into a local variable,
- * then one object literal. The source is built only from this module's own constants and from
- * numbers (kinds, the separator byte, the unset marker's bytes), never from text in the log, so
- * nothing read from input ends up as code.
- */
-function compileRow(plan: Uint8Array, sep: number, unset: Uint8Array): RowFunction {
-  const atEnd = `(r.pos === end || buf[r.pos] === ${sep})`;
-  const u = unset.length;
-  const isUnset =
-    u === 0
-      ? `(p === end || buf[p] === ${sep})`
-      : u === 1
-        ? `(p < end && buf[p] === ${unset[0]} && (p + 1 === end || buf[p + 1] === ${sep}))`
-        : `(p < end && buf[p] === ${unset[0]} && r.unsetAt(buf, p, end))`;
-  let src = 'let p = start;\nlet mask = 0;\nlet x = 0;\nlet y = 0;\nlet d = 0;\n';
-  // Required values start as placeholders (their mask bit stays clear); optional ones unset.
-  for (const kind of RECORD_ORDER) {
-    const required = REQUIRED_KINDS.includes(kind);
-    const initial = kind === K_TS || kind === K_ORIG_P || kind === K_RESP_P ? '0' : required ? "''" : 'undefined';
-    src += `let f_${VALUE_NAMES[kind]} = ${initial};\n`;
-  }
-  for (let c = 0; c < plan.length; c++) {
-    const kind = plan[c];
-    const local = `f_${VALUE_NAMES[kind]}`;
-    const bad = (what: string, from = 'p') => `return r.bad(${c}, buf, ${from}, end, '${what}');`;
-    // Digits parsed in place (the most common columns): no call, no position through memory.
-    const digits = (what: string, max: string) =>
-      `x = 0;\ny = p;\nwhile (p < end) {\nd = buf[p] - 48;\nif (d < 0 || d > 9) break;\nx = x * 10 + d;\np++;\n}\n` +
-      `if (p === y || (p < end && buf[p] !== ${sep})${max}) ${bad(what, 'y')}\n`;
-    if (c > 0) src += `if (p >= end) return r.tooFew(${c});\np++;\n`;
-    if (kind === K_SKIP) {
-      src += `while (p < end && buf[p] !== ${sep}) p++;\n`;
-      continue;
-    }
-    let parse: string;
-    switch (kind) {
-      case K_TS:
-        parse = `x = r.scanDecimal(buf, p, end);\nif (!(x >= 0 && x < 1e11) || !${atEnd}) ${bad('not a valid time')}\n${local} = x;\np = r.pos;`;
-        break;
-      case K_UID:
-        parse = `${local} = r.plainString(buf, p, end);\np = r.pos;`;
-        break;
-      case K_ORIG_P:
-      case K_RESP_P:
-        parse = `${digits('not a port number', ' || x > 65535')}${local} = x;`;
-        break;
-      case K_ORIG_H:
-      case K_RESP_H:
-      case K_PROTO:
-      case K_SERVICE:
-      case K_CONN_STATE:
-      case K_HISTORY:
-        parse = `${local} = r.string(buf, p, end, ${sep});\np = r.pos;`;
-        break;
-      case K_DURATION:
-        parse = `x = r.scanDecimal(buf, p, end);\nif (x !== x || !${atEnd}) ${bad('not a time interval')}\n${local} = x;\np = r.pos;`;
-        break;
-      case K_LOCAL_ORIG:
-      case K_LOCAL_RESP:
-        // Zeek writes T/F; its own reader also takes 1/0.
-        parse =
-          `if (p >= end || (p + 1 < end && buf[p + 1] !== ${sep})) ${bad('not a bool (T or F)')}\n` +
-          `x = buf[p];\nif (x === 84 || x === 49) ${local} = true;\n` +
-          `else if (x === 70 || x === 48) ${local} = false;\nelse ${bad('not a bool (T or F)')}\np++;`;
-        break;
-      case K_TUNNEL_PARENTS:
-        parse = `${local} = r.set(buf, p, end);\np = r.pos;`;
-        break;
-      case K_VLAN:
-      case K_INNER_VLAN:
-        parse =
-          `x = p < end && buf[p] === 45 ? 1 : 0;\ny = r.scanUint(buf, p + x, end);\n` +
-          `if (y < 0 || !${atEnd}) ${bad('not an integer')}\n${local} = x === 1 ? -y : y;\np = r.pos;`;
-        break;
-      default:
-        parse = `${digits('not a count', '')}${local} = x;`;
-    }
-    const bit = REQUIRED_KINDS.includes(kind) ? `\nmask |= ${1 << kind};` : '';
-    src += `if (${isUnset}) p += ${u};\nelse {\n${parse}${bit}\n}\n`;
-  }
-  src += 'if (p < end) return r.tooMany(buf, p, end);\nr.mask = mask;\n';
-  src += `return { kind: 'flow', ${RECORD_ORDER.map((k) => `${VALUE_NAMES[k]}: f_${VALUE_NAMES[k]}`).join(', ')} };\n`;
-  return new Function('r', 'buf', 'start', 'end', src) as RowFunction;
 }
 
 /**
@@ -542,6 +456,218 @@ export const RECORD_ORDER: readonly number[] = [
   K_VLAN,
   K_INNER_VLAN,
 ];
+
+/** Makes a Zeek FlowRecord from its values in RECORD_ORDER (the `kind` property comes first). */
+export type ZeekFlowConstructor = new (...values: unknown[]) => FlowRecord;
+
+/**
+ * The one constructor of the FlowRecords read from Zeek logs: plain objects (their prototype is
+ * Object.prototype, as an object literal's) with every property in RECORD_ORDER, so all of them
+ * share one hidden class. Not an object literal on purpose: V8 tracks where literals are
+ * allocated, and when most objects of a site are still alive at a scavenge (records waiting in
+ * a batch are) it allocates that site's objects in the old generation from then on, which
+ * made every later record cost a full mark-compact's share (runs at two thirds of the speed).
+ * Objects made by `new` have no allocation site.
+ */
+export const ZeekFlow: ZeekFlowConstructor = (() => {
+  const names = RECORD_ORDER.map((k) => VALUE_NAMES[k]);
+  const body = `this.kind = 'flow';\n${names.map((n) => `this.${n} = ${n};`).join('\n')}`;
+  const ctor = new Function(...names, body) as unknown as ZeekFlowConstructor;
+  ctor.prototype = Object.prototype;
+  return ctor;
+})();
+
+/**
+ * Mask bits a row sets (besides 1 << kind) when proto or conn_state was one of the known
+ * values, recognised by its bytes: the parser need not look the string up again.
+ */
+export const PROTO_KNOWN = 1 << 30;
+export const STATE_KNOWN = 1 << 29;
+
+/**
+ * For the proto and conn_state columns: when the folded bytes (w0..w3, length x) are one of
+ * the values vigil knows, the value is that string literal and the row's mask says so;
+ * otherwise the code after this (in the block it opens, `if (k === 0) {`) reads the string.
+ */
+function knownWords(local: string, kind: number): string {
+  const values: readonly string[] = kind === K_PROTO ? ['tcp', 'udp', 'icmp'] : CONN_STATES;
+  const flag = kind === K_PROTO ? PROTO_KNOWN : STATE_KNOWN;
+  const cases = new Map<number, string[]>();
+  for (const v of values) {
+    const w = Buffer.from(v, 'latin1');
+    let w2 = 0;
+    let w3 = 0;
+    for (const b of w) {
+      w2 = (w2 << 8) | (w3 >>> 24);
+      w3 = (w3 << 8) | b;
+    }
+    const arm = `if (x === ${v.length} && w2 === ${w2}) {\n${local} = '${v}';\nmask |= ${flag};\nk = 1;\n}`;
+    const list = cases.get(w3) ?? [];
+    list.push(arm);
+    cases.set(w3, list);
+  }
+  // A column that #fields names twice (the last one counts) must not keep the first one's flag.
+  let src = `x = p - y;\nk = 0;\nmask &= ${~flag};\nif (e < 128 && x <= 8 && w1 === 0 && w0 === 0) {\nswitch (w3) {\n`;
+  for (const [w3, arms] of cases) src += `case ${w3}:\n${arms.join('\nelse ')}\nbreak;\n`;
+  return `${src}}\n}\nif (k === 0) {\n`;
+}
+
+/** Lengths of Zeek uids (a letter and 96 random bits in base 62), and a little more. */
+const UID_LENGTHS = [15, 16, 17, 18, 19, 20];
+
+/**
+ * The ASCII bytes [y, p) as a string. String.fromCharCode with the bytes as arguments makes a
+ * short string in about two thirds of the time of Buffer's latin1Slice, a native call that
+ * checks its arguments and receiver first; lengths other than a uid's take that call.
+ */
+function charCodes(local: string): string {
+  let src = 'switch (p - y) {\n';
+  for (const n of UID_LENGTHS) {
+    const args = Array.from({ length: n }, (_, i) => `buf[y + ${i}]`).join(', ');
+    src += `case ${n}:\n${local} = String.fromCharCode(${args});\nbreak;\n`;
+  }
+  return `${src}default:\n${local} = h.latin1(buf, y, p);\n}`;
+}
+
+/**
+ * FOLD_MASKS[16 + n]: the bits of a word that hold string bytes when n bytes of the string are
+ * left for it (none for n <= 0, all for n >= 4, the low n bytes in between).
+ */
+const FOLD_MASKS = Int32Array.from({ length: 33 }, (_, i) => {
+  const n = i - 16;
+  return n <= 0 ? 0 : n >= 4 ? -1 : (1 << (8 * n)) - 1;
+});
+
+/**
+ * Generated code folding the string [y, p) (length x) of at most 16 bytes into w0..w3 as
+ * StringCache.short wants them: four big-endian 32-bit reads through the DataView, masked to
+ * the string, instead of shifting every byte through four words while scanning (a third of the
+ * scan's work). Near the start of the buffer the reads would start before it: byte by byte.
+ */
+const FOLD =
+  'x = p - y;\nif (x <= 16) {\nif (p >= 16) {\n' +
+  'w3 = dv.getInt32(p - 4) & h.FOLD_MASKS[x + 16];\nw2 = dv.getInt32(p - 8) & h.FOLD_MASKS[x + 12];\n' +
+  'w1 = dv.getInt32(p - 12) & h.FOLD_MASKS[x + 8];\nw0 = dv.getInt32(p - 16) & h.FOLD_MASKS[x + 4];\n' +
+  '} else {\nw0 = 0;\nw1 = 0;\nw2 = 0;\nw3 = 0;\nfor (d = y; d < p; d++) {\n' +
+  'w0 = (w0 << 8) | (w1 >>> 24);\nw1 = (w1 << 8) | (w2 >>> 24);\nw2 = (w2 << 8) | (w3 >>> 24);\nw3 = (w3 << 8) | buf[d];\n' +
+  '}\n}\n}\n';
+
+/** What the generated row functions get besides the reader: module functions, bound once. */
+const ROW_HELPERS = { POW10, FOLD_MASKS, slowDecimal, unescapeZeek, utf8, latin1, ZeekFlow };
+
+/**
+ * Generates the row function for a plan: one block per column parsing into a local variable,
+ * then one ZeekFlow. Numbers are accumulated in the pass that finds their end; strings are
+ * looked up in the intern table inline; no call and no position kept in memory on the common
+ * path. The source is built only from this
+ * module's own constants and from numbers (kinds, the separator byte, the markers' bytes),
+ * never from text in the log, so nothing read from input ends up as code.
+ */
+function compileRow(plan: Uint8Array, sep: number, unset: Uint8Array, empty: Uint8Array): RowFunction {
+  const u = unset.length;
+  const isUnset =
+    u === 0
+      ? `(p === end || buf[p] === ${sep})`
+      : u === 1
+        ? `(p < end && buf[p] === ${unset[0]} && (p + 1 === end || buf[p + 1] === ${sep}))`
+        : `(p < end && buf[p] === ${unset[0]} && r.unsetAt(buf, p, end))`;
+  // Only a value spelled exactly like the marker is empty; Zeek escapes a real "(empty)".
+  const isEmpty =
+    empty.length === 0 ? 'false' : `(p - y === ${empty.length} && buf[y] === ${empty[0]} && r.isEmpty(buf, y))`;
+  let src = 'let p = start;\nlet mask = 0;\nlet x = 0;\nlet y = 0;\nlet d = 0;\nlet e = 0;\n';
+  src +=
+    'let w0 = 0;\nlet w1 = 0;\nlet w2 = 0;\nlet w3 = 0;\nlet slot = 0;\nlet k = 0;\nconst cache = r.cache;\nconst dv = r.viewOf(buf);\n';
+  src += 'const keys = cache.shortKeys;\nconst slots = cache.slots;\nconst cmask = cache.mask;\n';
+  // Required values start as placeholders (their mask bit stays clear); optional ones unset.
+  for (const kind of RECORD_ORDER) {
+    const required = REQUIRED_KINDS.includes(kind);
+    const initial = kind === K_TS || kind === K_ORIG_P || kind === K_RESP_P ? '0' : required ? "''" : 'undefined';
+    src += `let f_${VALUE_NAMES[kind]} = ${initial};\n`;
+  }
+  for (let c = 0; c < plan.length; c++) {
+    const kind = plan[c];
+    const local = `f_${VALUE_NAMES[kind]}`;
+    const bad = (what: string) => `return r.bad(${c}, buf, y, end, '${what}');`;
+    // Digits accumulated in place: no call, no position through memory.
+    const digits = (what: string, max: string) =>
+      `x = 0;\nwhile (p < end) {\nd = buf[p] - 48;\nif (d < 0 || d > 9) break;\nx = x * 10 + d;\np++;\n}\n` +
+      `if (p === y || (p < end && buf[p] !== ${sep})${max}) ${bad(what)}\n`;
+    // ByteScanner.scanDecimal in place (same digits, same single division, so the same double).
+    const decimal = (what: string, ok: string) =>
+      `e = p < end && buf[p] === 45 ? 1 : 0;\np += e;\nw0 = p;\nw1 = -1;\nx = 0;\n` +
+      `while (p < end) {\nd = buf[p] - 48;\nif (d >= 0 && d <= 9) x = x * 10 + d;\n` +
+      `else if (d === -2 && w1 < 0) w1 = p;\nelse break;\np++;\n}\n` +
+      `w2 = w1 < 0 ? 0 : p - w1 - 1;\n` +
+      `if (p - w0 === (w1 < 0 ? 0 : 1)) x = NaN;\n` +
+      `else if (x > ${Number.MAX_SAFE_INTEGER} || w2 > 22) x = h.slowDecimal(buf, y, p);\n` +
+      `else {\nif (w2 !== 0) x = x / h.POW10[w2];\nif (e === 1) x = -x;\n}\n` +
+      `if (!(${ok}) || (p < end && buf[p] !== ${sep})) ${bad(what)}\n`;
+    // A string up to the separator; e collects every byte (bit 7: not ASCII) and 256 for a
+    // backslash (an escape). FOLD then reads it into w0..w3 for the intern table.
+    const scan = `e = 0;\nwhile (p < end) {\nd = buf[p];\nif (d === ${sep}) break;\ne |= d === 92 ? 256 : d;\np++;\n}\n`;
+    const special = `${isEmpty} ? '' : e > 255 ? h.unescapeZeek(buf, y, p) : h.utf8(buf, y, p)`;
+    if (c > 0) src += `if (p >= end) return r.tooFew(${c});\np++;\n`;
+    if (kind === K_SKIP) {
+      src += `while (p < end && buf[p] !== ${sep}) p++;\n`;
+      continue;
+    }
+    let parse: string;
+    switch (kind) {
+      case K_TS:
+        parse = `${decimal('not a valid time', 'x >= 0 && x < 1e11')}${local} = x;`;
+        break;
+      case K_DURATION:
+        parse = `${decimal('not a time interval', 'x === x')}${local} = x;`;
+        break;
+      case K_UID:
+        // Unique per line: not worth interning.
+        parse = `${scan}if (e > 127 || ${isEmpty}) ${local} = ${special};\nelse {\n${charCodes(local)}\n}`;
+        break;
+      case K_ORIG_P:
+      case K_RESP_P:
+        parse = `${digits('not a port number', ' || x > 65535')}${local} = x;`;
+        break;
+      case K_ORIG_H:
+      case K_RESP_H:
+      case K_PROTO:
+      case K_SERVICE:
+      case K_CONN_STATE:
+      case K_HISTORY:
+        parse =
+          `${scan}${FOLD}${kind === K_PROTO || kind === K_CONN_STATE ? knownWords(local, kind) : ''}` +
+          `if (e > 127 || ${isEmpty}) ${local} = ${special};\n` +
+          `else if (p - y > 16) ${local} = cache.long(buf, y, p);\n` +
+          `else {\nx = p - y;\n${SHORT_SLOT}\nd = slot * 5;\n` +
+          `${local} = keys[d + 4] === x && keys[d + 3] === w3 && keys[d + 2] === w2 && keys[d + 1] === w1 && keys[d] === w0 ? slots[slot] : cache.short(buf, y, p, w0, w1, w2, w3);\n}`;
+        break;
+      case K_LOCAL_ORIG:
+      case K_LOCAL_RESP:
+        // Zeek writes T/F; its own reader also takes 1/0.
+        parse =
+          `if (p >= end || (p + 1 < end && buf[p + 1] !== ${sep})) ${bad('not a bool (T or F)')}\n` +
+          `x = buf[p];\nif (x === 84 || x === 49) ${local} = true;\n` +
+          `else if (x === 70 || x === 48) ${local} = false;\nelse ${bad('not a bool (T or F)')}\np++;`;
+        break;
+      case K_TUNNEL_PARENTS:
+        parse = `${local} = r.set(buf, p, end);\np = r.pos;`;
+        break;
+      case K_VLAN:
+      case K_INNER_VLAN:
+        parse =
+          `e = p < end && buf[p] === 45 ? 1 : 0;\np += e;\nw0 = p;\n${digits('not an integer', '').replace('p === y', 'p === w0')}` +
+          `${local} = e === 1 ? -x : x;`;
+        break;
+      default:
+        parse = `${digits('not a count', '')}${local} = x;`;
+    }
+    if (kind === K_PROTO || kind === K_CONN_STATE) parse += '\n}';
+    const bit = REQUIRED_KINDS.includes(kind) ? `\nmask |= ${1 << kind};` : '';
+    src += `if (${isUnset}) p += ${u};\nelse {\ny = p;\n${parse}${bit}\n}\n`;
+  }
+  src += 'if (p < end) return r.tooMany(buf, p, end);\nr.mask = mask;\n';
+  src += `return new h.ZeekFlow(${RECORD_ORDER.map((k) => `f_${VALUE_NAMES[k]}`).join(', ')});\n`;
+  return new Function('h', `return function row(r, buf, start, end) {\n${src}};`)(ROW_HELPERS) as RowFunction;
+}
 
 /** Shows at most 40 bytes of a bad value in a message. */
 export function showBytes(buf: Buffer, start: number, end: number): string {

@@ -290,7 +290,7 @@ export class BaselineDetector implements Detector {
   }
 
   restore(state: unknown): void {
-    const s = state as ReturnType<typeof snapshotShape> | undefined;
+    const s = state as BaselineSnapshot | undefined;
     if (!s || s.version !== BASELINE_SNAPSHOT_VERSION || s.bucketSeconds !== this.bucketSeconds) {
       // Different layout or bucket length: the history would be misread, so start afresh.
       this.counters.add('snapshot_discarded');
@@ -326,23 +326,21 @@ export class BaselineDetector implements Detector {
   }
 }
 
-// Type of the snapshot as stored (only used to type restore()).
-function snapshotShape() {
-  return {
-    version: 0,
-    bucketSeconds: 0,
-    closedThrough: 0 as number | null,
-    hosts: [] as [
-      string,
-      {
-        segment: string;
-        closedCount: number;
-        lastClosed: number | null;
-        history: Record<MetricName, number[]>;
-        open: [number, number, number, [string, [number, number]][]][];
-      },
-    ][],
-  };
+/** The snapshot as stored (see snapshot()). */
+interface BaselineSnapshot {
+  version: number;
+  bucketSeconds: number;
+  closedThrough: number | null;
+  hosts: [
+    string,
+    {
+      segment: string;
+      closedCount: number;
+      lastClosed: number | null;
+      history: Record<MetricName, number[]>;
+      open: [number, number, number, [string, [number, number]][]][];
+    },
+  ][];
 }
 
 /** Sample mean and std of the history, and the z of `value` against them with the floors applied. */

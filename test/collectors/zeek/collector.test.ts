@@ -1,19 +1,40 @@
-// The zeek collector: exactly-once delivery through SIGKILL and restart of a tailing process,
-// checkpoints that cover only what the sink accepted, bad lines reported, and its config schema.
+// The zeek collector: exactly-once delivery through SIGKILL and restart of a tailing process (also
+// when zeekctl moves the rotated files into its archive while the process is down), archive
+// backfill and tail each reading an archived file once, checkpoints that cover only what the sink
+// accepted, bad lines reported, and its config schema.
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InputIssue } from '../../../agent/issues.js';
 import { MetricsRegistry } from '../../../agent/metrics.js';
 import { type CheckpointStore, StateStore } from '../../../agent/state.js';
 import type { FlowRecord, VigilRecord } from '../../../collectors/record.js';
-import { checkpointKeys, type StreamCheckpoint, ZeekCollector } from '../../../collectors/zeek/collector.js';
+import {
+  type BackfillCheckpoint,
+  checkpointKeys,
+  type StreamCheckpoint,
+  ZeekCollector,
+} from '../../../collectors/zeek/collector.js';
 import { type ZeekCollectorConfig, zeekCollectorConfigSchema } from '../../../collectors/zeek/config.js';
 import { type Child, exitWithin, killAll, startScript, waitFor, waitForProgress } from '../../helpers/zeek/children.js';
+import {
+  type CollectorRunnerOptions,
+  RUNNER_BATCH_KEY,
+  RUNNER_BATCHES_KEY,
+} from '../../helpers/zeek/collector-runner.js';
 import { connLine, type WriterOptions, zeekHeader } from '../../helpers/zeek/rotating-writer.js';
 import { type RunnerOptions, UID_BATCH_KEY, UID_BATCHES_KEY } from '../../helpers/zeek/tail-runner.js';
+import {
+  archiveRel,
+  FIRST_PERIOD_MS,
+  PERIOD_MS,
+  type ZeekctlLayout,
+  type ZeekctlWriterOptions,
+  zeekctlRotate,
+} from '../../helpers/zeek/zeekctl-writer.js';
 
 let dir: string;
 
@@ -134,6 +155,277 @@ describe('ZeekCollector, tail process killed with SIGKILL', () => {
     for (let n = 0; n < written; n++) if (!counts.has(`Ckx${n}`)) missing.push(`Ckx${n}`);
     expect(missing).toEqual([]);
     expect(counts.size).toBe(written);
+  });
+});
+
+/** Archived conn files (any day folder) under `archiveDir`. */
+const archivedConnFiles = (archiveDir: string) =>
+  fs.existsSync(archiveDir)
+    ? fs
+        .readdirSync(archiveDir)
+        .filter((d) => /^\d{4}-\d{2}-\d{2}$/.test(d))
+        .flatMap((d) => fs.readdirSync(path.join(archiveDir, d)).filter((n) => /^conn\..*\.log(\.gz)?$/.test(n))).length
+    : 0;
+
+/** `n` conn lines with uids `C<prefix>x<from>`…, as the writers make them. */
+const connLines = (prefix: string, from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => connLine(`C${prefix}x${from + i}`, from + i)).join('');
+const connUids = (prefix: string, from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => `C${prefix}x${from + i}`);
+
+/** An archived file written `ageSeconds` ago (archived long ago: its modification time says so). */
+function putArchived(archiveDir: string, rel: string, text: string, ageSeconds: number): void {
+  const file = path.join(archiveDir, rel);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, rel.endsWith('.gz') ? zlib.gzipSync(text) : text);
+  const t = Date.now() / 1000 - ageSeconds;
+  fs.utimesSync(file, t, t);
+}
+
+/** The text of rotation period `k`'s file: its header, then `n` lines of `prefix` from `from`. */
+const periodText = (k: number, prefix: string, from: number, n: number) =>
+  zeekHeader(FIRST_PERIOD_MS + k * PERIOD_MS) + connLines(prefix, from, n);
+
+describe("ZeekCollector with zeekctl's archive, process killed with SIGKILL", () => {
+  const committed = (child: Child) => {
+    const last = [...child.stdout].reverse().find((l) => l.startsWith('committed '));
+    return last ? Number(last.slice('committed '.length)) : 0;
+  };
+
+  /**
+   * A zeekctl-style writer appends 20 k lines/s to `liveDir`/conn.log and rotates every second into
+   * `archiveDir`; the collector process is SIGKILLed mid-file twice and each time stays down
+   * while the writer rotates (once, then twice). Every line, and each of `extraUids` (archived
+   * before the start), must be committed exactly once.
+   */
+  async function killedAcrossZeekctlRotations(s: {
+    liveDir: string;
+    archiveDir: string;
+    config: Record<string, unknown>;
+    filesBeforeFollowing: number;
+    extraUids: string[];
+  }): Promise<void> {
+    const statePath = path.join(dir, 'state.db');
+    const writerOpts: ZeekctlWriterOptions = {
+      liveDir: s.liveDir,
+      archiveDir: s.archiveDir,
+      linesPerSecond: 20_000,
+      rotateEveryMs: 1000,
+      durationMs: 9000,
+      uidPrefix: 'z',
+      goFile: path.join(dir, 'go'),
+    };
+    const runnerOpts: CollectorRunnerOptions = {
+      statePath,
+      config: { pollIntervalMs: 50, batchSize: 700, ...s.config },
+      filesBeforeFollowing: s.filesBeforeFollowing,
+    };
+    const writer = startScript('test/helpers/zeek/zeekctl-writer.ts', [JSON.stringify(writerOpts)]);
+    await waitFor('the writer to create conn.log', 15_000, () => fs.existsSync(path.join(s.liveDir, 'conn.log')));
+
+    const runners: Child[] = [];
+    let killedAt = 0;
+    for (let round = 0; round < 2; round++) {
+      const runner = startScript('test/helpers/zeek/collector-runner.ts', [JSON.stringify(runnerOpts)]);
+      runners.push(runner);
+      if (round === 0) {
+        // Without a position the tail starts with the current file: open it before the first rotation.
+        await waitFor('the first runner to open conn.log', 20_000, () => runner.stdout.includes('following'));
+        fs.writeFileSync(writerOpts.goFile as string, '');
+      }
+      await waitFor(`round ${round} to commit 12000 more uids`, 30_000, () => committed(runner) >= killedAt + 12_000);
+      expect(writer.proc.exitCode, 'the writer must still be writing at the kill').toBeNull();
+      process.kill(runner.proc.pid as number, 'SIGKILL');
+      expect((await exitWithin(runner, 10_000)).signal).toBe('SIGKILL');
+      killedAt = committed(runner);
+      // Down while zeekctl moves the file we were reading (and then more) into the archive.
+      const archivedBefore = archivedConnFiles(s.archiveDir);
+      await waitFor(
+        `${round + 1} rotations while down`,
+        10_000,
+        () => archivedConnFiles(s.archiveDir) >= archivedBefore + round + 1,
+      );
+    }
+
+    const last = startScript('test/helpers/zeek/collector-runner.ts', [JSON.stringify(runnerOpts)]);
+    runners.push(last);
+    const exit = await exitWithin(writer, 40_000);
+    expect(exit.code, writer.stderr).toBe(0);
+    const { written, rotations } = JSON.parse(writer.stdout[0]) as { written: number; rotations: number };
+    expect(written).toBe(180_000);
+    expect(rotations).toBeGreaterThanOrEqual(7);
+    const total = written + s.extraUids.length;
+    await waitForProgress(`the runner to commit ${total} uids`, () => committed(last), total, {
+      idleMs: 4000,
+      maxMs: 40_000,
+    });
+    await sleep(500); // a duplicate read late would show up here
+    process.kill(last.proc.pid as number, 'SIGTERM');
+    expect((await exitWithin(last, 10_000)).code, last.stderr).toBe(0);
+    for (const r of runners) expect(r.stderr, 'no issue was reported').toBe('');
+
+    const state = StateStore.open(statePath);
+    const counts = new Map<string, number>();
+    try {
+      const batches = state.loadCheckpoint(RUNNER_BATCHES_KEY) as number;
+      for (let n = 0; n < batches; n++) {
+        for (const uid of state.loadCheckpoint(RUNNER_BATCH_KEY(n)) as string[])
+          counts.set(uid, (counts.get(uid) ?? 0) + 1);
+      }
+    } finally {
+      state.close();
+    }
+    const duplicated = [...counts].filter(([, n]) => n > 1).map(([uid]) => uid);
+    expect(duplicated, 'committed twice').toEqual([]);
+    const expected = [...connUids('z', 0, written), ...s.extraUids];
+    expect(
+      expected.filter((u) => !counts.has(u)),
+      'never committed',
+    ).toEqual([]);
+    expect(counts.size).toBe(expected.length);
+  }
+
+  it('reads every line once when the tail of logs/current/conn.log is down across zeekctl rotations', async () => {
+    const logs = path.join(dir, 'logs');
+    const live = path.join(logs, 'current', 'conn.log');
+    fs.mkdirSync(path.dirname(live), { recursive: true });
+    await killedAcrossZeekctlRotations({
+      liveDir: path.dirname(live),
+      archiveDir: logs,
+      config: { tail: [live] },
+      filesBeforeFollowing: 0,
+      extraUids: [],
+    });
+  });
+
+  it('reads every line once with archiveDir configured: backfilled files once, then the tail reads what is archived later', async () => {
+    const spool = path.join(dir, 'spool');
+    const archive = path.join(dir, 'archive');
+    fs.mkdirSync(spool);
+    // Archived before the collector first started: the backfill reads them, once.
+    putArchived(archive, archiveRel(-2), periodText(-2, 'old', 0, 40), 7200);
+    putArchived(archive, archiveRel(-1), periodText(-1, 'old', 40, 40), 3600);
+    putArchived(archive, archiveRel(-1, 'dns'), periodText(-1, 'dns', 0, 5), 3600);
+    await killedAcrossZeekctlRotations({
+      liveDir: spool,
+      archiveDir: archive,
+      config: { tail: [path.join(spool, 'conn.log')], archiveDir: archive, archiveTimeZone: 'utc' },
+      filesBeforeFollowing: 2,
+      extraUids: connUids('old', 0, 80),
+    });
+  });
+});
+
+describe('ZeekCollector backfill and tail of the same archive', () => {
+  /** zeekctl's layout with two files archived long ago and a live file of period 0. */
+  function setup() {
+    const logs = path.join(dir, 'logs');
+    const live = path.join(logs, 'current', 'conn.log');
+    fs.mkdirSync(path.dirname(live), { recursive: true });
+    putArchived(logs, archiveRel(-2), periodText(-2, 'o', 0, 2), 7200);
+    putArchived(logs, archiveRel(-1), periodText(-1, 'o', 2, 2), 3600);
+    fs.writeFileSync(live, periodText(0, 'l0', 0, 3));
+    const layout: ZeekctlLayout = { liveDir: path.dirname(live), archiveDir: logs };
+    const config: Partial<ZeekCollectorConfig> = {
+      archiveDir: logs,
+      archiveTimeZone: 'utc',
+      tail: [live],
+      pollIntervalMs: 20,
+    };
+    return { logs, live, layout, config };
+  }
+
+  /**
+   * Issues other than listArchive's report of zeekctl's `current` directory, which sits in the
+   * archive directory but is no archive day (backfill.ts reports such entries once per start).
+   */
+  const realIssues = (issues: InputIssue[]) => issues.filter((i) => !i.message.includes('not Zeek archive names'));
+
+  /** Starts a collector that records the uids it delivers; `stop` also saves its checkpoints. */
+  function startCollector(config: Partial<ZeekCollectorConfig>, store: MemoryStore) {
+    const { c, issues } = collector(config, store);
+    const got: string[] = [];
+    const run = c.start(async (batch) => {
+      got.push(...uidsOf(batch));
+    }, new AbortController().signal);
+    const stop = async () => {
+      await sleep(200); // a duplicate read late would show up here
+      await c.stop();
+      await run;
+      c.saveCheckpointSync();
+    };
+    return { got, issues, stop };
+  }
+
+  /** Runs a collector until it has delivered `n` uids (and a little longer), then stops it. */
+  async function runUntil(config: Partial<ZeekCollectorConfig>, store: MemoryStore, n: number) {
+    const r = startCollector(config, store);
+    await waitFor(`${n} uids`, 10_000, () => r.got.length >= n);
+    await r.stop();
+    return r;
+  }
+
+  /** Stopped: two more lines in period 0's file, zeekctl rotates it and period 1's, period 2 is live. */
+  function rotateTwiceWhileStopped(s: ReturnType<typeof setup>) {
+    fs.appendFileSync(s.live, connLines('l0', 3, 2));
+    zeekctlRotate(s.layout, 0);
+    fs.writeFileSync(s.live, periodText(1, 'l1', 0, 2));
+    zeekctlRotate(s.layout, 1);
+    fs.writeFileSync(s.live, periodText(2, 'l2', 0, 2));
+  }
+
+  it('hands the archive over to the tail: after a restart the tail reads the rotated files, the backfill none', async () => {
+    const s = setup();
+    const store = new MemoryStore();
+    const first = startCollector(s.config, store);
+    await waitFor('7 uids', 10_000, () => first.got.length >= 7);
+    // Rotated while followed: the tail reads it through its open file; it must not be backfilled later.
+    fs.appendFileSync(s.live, connLines('l0', 3, 2));
+    zeekctlRotate(s.layout, 0);
+    fs.writeFileSync(s.live, periodText(1, 'l1', 0, 2));
+    await waitFor('9 uids', 10_000, () => first.got.length >= 9);
+    await first.stop();
+    expect(first.got).toEqual([...connUids('o', 0, 4), ...connUids('l0', 0, 5), ...connUids('l1', 0, 2)]);
+    const backfill = store.loadCheckpoint(checkpointKeys.backfill(s.logs)) as BackfillCheckpoint;
+    expect(backfill.handover).toEqual({ after: archiveRel(-1) });
+
+    // Stopped: two more lines in period 1, which zeekctl archives, then period 2; period 3 is live.
+    fs.appendFileSync(s.live, connLines('l1', 2, 2));
+    zeekctlRotate(s.layout, 1);
+    fs.writeFileSync(s.live, periodText(2, 'l2', 0, 2));
+    zeekctlRotate(s.layout, 2);
+    fs.writeFileSync(s.live, periodText(3, 'l3', 0, 2));
+    const second = await runUntil(s.config, store, 6);
+    expect(second.got).toEqual([...connUids('l1', 2, 2), ...connUids('l2', 0, 2), ...connUids('l3', 0, 2)]);
+    expect(realIssues([...first.issues, ...second.issues])).toEqual([]);
+  });
+
+  it('a tail that never saved a position reads every file archived after the hand-over, then the live one', async () => {
+    const s = setup();
+    const store = new MemoryStore();
+    await runUntil(s.config, store, 7);
+    // As if killed after the backfill's checkpoint was saved but before the tail's first one.
+    store.values.delete(checkpointKeys.tail(s.live));
+    rotateTwiceWhileStopped(s);
+    const second = await runUntil(s.config, store, 9);
+    expect(second.got).toEqual([...connUids('l0', 0, 5), ...connUids('l1', 0, 2), ...connUids('l2', 0, 2)]);
+    expect(realIssues(second.issues)).toEqual([]);
+  });
+
+  it('a tail that ran before archiveDir was configured keeps its file: the backfill stops before it', async () => {
+    const s = setup();
+    const store = new MemoryStore();
+    const first = await runUntil({ ...s.config, archiveDir: undefined }, store, 3);
+    expect(first.got).toEqual(connUids('l0', 0, 3));
+    rotateTwiceWhileStopped(s);
+    const second = await runUntil(s.config, store, 10);
+    expect(second.got).toEqual([
+      ...connUids('o', 0, 4),
+      ...connUids('l0', 3, 2),
+      ...connUids('l1', 0, 2),
+      ...connUids('l2', 0, 2),
+    ]);
+    expect(realIssues(second.issues)).toEqual([]);
   });
 });
 

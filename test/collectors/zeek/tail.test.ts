@@ -1,5 +1,6 @@
 // The Zeek tailer: every line exactly once across rename, copytruncate and gzip rotation while a
-// writer process appends at 20 k lines/s; resuming from positions; shrinking and missing files.
+// writer process appends at 20 k lines/s; resuming from positions; shrinking and missing files;
+// rotated files found in zeekctl's archive (`logs/YYYY-MM-DD/conn.HH:MM:SS-HH:MM:SS.log.gz`).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,6 +12,15 @@ import { Counters } from '../../../agent/metrics.js';
 import { positionAt, type TailOptions, type TailPosition, ZeekTailer } from '../../../collectors/zeek/tail.js';
 import { exitWithin, killAll, startScript, waitFor, waitForProgress } from '../../helpers/zeek/children.js';
 import { connLine, type WriterOptions, zeekHeader } from '../../helpers/zeek/rotating-writer.js';
+import {
+  archiveRel,
+  FIRST_PERIOD_MS,
+  PERIOD_MS,
+  type ZeekctlLayout,
+  type ZeekctlWriterOptions,
+  zeekctlRotate,
+  zeekRename,
+} from '../../helpers/zeek/zeekctl-writer.js';
 
 let dir: string;
 
@@ -316,5 +326,165 @@ describe('ZeekTailer resuming from a position', () => {
     expect(t.issues).toHaveLength(1);
     expect(t.issues[0].message).toContain(`inode ${pos.inode}, line ${pos.lineNo}, byte ${pos.offset}`);
     expect(t.issues[0].message).toContain('may be lost');
+  });
+});
+
+describe("ZeekTailer and zeekctl's archive", () => {
+  /** zeekctl's layout: logs/current/conn.log, rotated into logs/YYYY-MM-DD/. */
+  function zeekctlLayout(): ZeekctlLayout & { logs: string; live: string } {
+    const logs = path.join(dir, 'logs');
+    const liveDir = path.join(logs, 'current');
+    fs.mkdirSync(liveDir, { recursive: true });
+    return { logs, liveDir, archiveDir: logs, live: path.join(liveDir, 'conn.log') };
+  }
+
+  /** The live file of rotation period `k`, holding `n` lines of `prefix` from `from` on. */
+  const periodFile = (k: number, prefix: string, from: number, n: number) =>
+    `${zeekHeader(FIRST_PERIOD_MS + k * PERIOD_MS)}${lines(prefix, from, n)}`;
+
+  /** Reads the first `n` data lines of period 0's live file and returns the position after them. */
+  async function readFirst(live: string, prefix: string, n: number, opts: Partial<TailOptions> = {}) {
+    fs.writeFileSync(live, periodFile(0, prefix, 0, n));
+    const t = runTail({ path: live, ...opts });
+    await waitFor(`${n} lines`, 5000, () => t.dataLines() >= n);
+    await t.stop();
+    return t.position();
+  }
+
+  /** Writes an archived file with the given mtime (seconds ago). */
+  function putArchived(archiveDir: string, rel: string, text: string, ageSeconds: number): void {
+    const file = path.join(archiveDir, rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, rel.endsWith('.gz') ? zlib.gzipSync(text) : text);
+    const t = Date.now() / 1000 - ageSeconds;
+    fs.utimesSync(file, t, t);
+  }
+
+  it('finishes the checkpointed file from the archive after zeekctl rotated twice while stopped, then the later one, then the live file', async () => {
+    const z = zeekctlLayout();
+    // Archived long ago (and so read long ago), and another log of the same period: neither is read.
+    putArchived(z.logs, archiveRel(-30), periodFile(-30, 'old', 0, 2), 30 * 3600);
+    putArchived(z.logs, archiveRel(0, 'dns'), periodFile(0, 'dns', 0, 2), 0);
+    const pos = await readFirst(z.live, 'a', 5);
+    fs.appendFileSync(z.live, lines('a', 5, 2));
+    zeekctlRotate(z, 0);
+    fs.writeFileSync(z.live, periodFile(1, 'b', 0, 3));
+    zeekctlRotate(z, 1);
+    fs.writeFileSync(z.live, periodFile(2, 'c', 0, 2));
+    expect(fs.readdirSync(z.liveDir)).toEqual(['conn.log']);
+    expect(fs.existsSync(path.join(z.logs, '2026-11-21', 'conn.10:00:00-11:00:00.log.gz'))).toBe(true);
+
+    const t = runTail({ path: z.live, from: pos, fromTimeMs: Date.now() - 1000 });
+    await waitFor('7 lines', 5000, () => t.dataLines() >= 7);
+    await sleep(200); // a duplicate read late would show up here
+    await t.stop();
+    expect(dataUids(t)).toEqual([...uids('a', 5, 2), ...uids('b', 0, 3), ...uids('c', 0, 2)]);
+    expect(t.issues).toEqual([]);
+  });
+
+  it('searches an archive given explicitly (files moved there uncompressed), and only then', async () => {
+    const spool = path.join(dir, 'spool');
+    const archive = path.join(dir, 'archive');
+    fs.mkdirSync(spool);
+    const z: ZeekctlLayout = { liveDir: spool, archiveDir: archive, compress: false };
+    const live = path.join(spool, 'conn.log');
+    const pos = await readFirst(live, 'a', 5, { archiveDir: archive });
+    fs.appendFileSync(live, lines('a', 5, 2));
+    zeekctlRotate(z, 0);
+    fs.writeFileSync(live, periodFile(1, 'b', 0, 3));
+    zeekctlRotate(z, 1);
+    fs.writeFileSync(live, periodFile(2, 'c', 0, 2));
+
+    // The live directory is not named `current`: without archiveDir nothing says where to look.
+    const blind = runTail({ path: live, from: pos });
+    await waitFor('the current file', 5000, () => blind.dataLines() >= 2);
+    await blind.stop();
+    expect(dataUids(blind)).toEqual(uids('c', 0, 2));
+    expect(blind.issues).toHaveLength(1);
+    expect(blind.issues[0].message).toContain('may be lost');
+    expect(blind.issues[0].message).not.toContain(archive);
+
+    const t = runTail({ path: live, from: pos, archiveDir: archive });
+    await waitFor('7 lines', 5000, () => t.dataLines() >= 7);
+    await sleep(200);
+    await t.stop();
+    expect(dataUids(t)).toEqual([...uids('a', 5, 2), ...uids('b', 0, 3), ...uids('c', 0, 2)]);
+    expect(t.issues).toEqual([]);
+  });
+
+  it("reads the checkpointed file from Zeek's renamed copy while it is being compressed, and not again from the finished .gz", async () => {
+    const z = zeekctlLayout();
+    const pos = await readFirst(z.live, 'm', 5);
+    fs.appendFileSync(z.live, lines('m', 5, 2));
+    const rotated = zeekRename(z, 0);
+    fs.writeFileSync(z.live, periodFile(1, 'n', 0, 2));
+    const dest = path.join(z.logs, archiveRel(0));
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    const whole = zlib.gzipSync(fs.readFileSync(rotated));
+    fs.writeFileSync(dest, whole.subarray(0, 20)); // archive-log has only begun
+
+    const t = runTail({ path: z.live, from: pos });
+    await waitFor('the rest of the checkpointed file', 5000, () => t.dataLines() >= 2);
+    fs.writeFileSync(dest, whole); // archive-log is done
+    fs.unlinkSync(rotated);
+    await waitFor('the live file', 15_000, () => t.dataLines() >= 4);
+    await sleep(300);
+    await t.stop();
+    expect(dataUids(t)).toEqual([...uids('m', 5, 2), ...uids('n', 0, 2)]);
+    expect(t.issues).toEqual([]);
+  });
+
+  it('reports a checkpointed file that is in neither the directory nor the archive, naming both', async () => {
+    const z = zeekctlLayout();
+    const pos = await readFirst(z.live, 'g', 5);
+    fs.unlinkSync(z.live);
+    fs.writeFileSync(z.live, periodFile(1, 'h', 0, 2));
+    putArchived(z.logs, archiveRel(-1), periodFile(-1, 'x', 0, 2), 7200);
+    const t = runTail({ path: z.live, from: pos });
+    await waitFor('2 lines', 5000, () => t.dataLines() >= 2);
+    await t.stop();
+    expect(dataUids(t)).toEqual(uids('h', 0, 2));
+    expect(t.issues).toHaveLength(1);
+    expect(t.issues[0].message).toContain(`${z.liveDir} or the archive ${z.logs}`);
+  });
+
+  it('reads every line once when a slow consumer falls several zeekctl rotations behind', async () => {
+    const z = zeekctlLayout();
+    const opts: ZeekctlWriterOptions = {
+      ...z,
+      linesPerSecond: 20_000,
+      rotateEveryMs: 600,
+      durationMs: 3000,
+      uidPrefix: 'zk',
+      goFile: path.join(dir, 'go'),
+    };
+    const writer = startScript('test/helpers/zeek/zeekctl-writer.ts', [JSON.stringify(opts)]);
+    await waitFor('the writer to create conn.log', 15_000, () => fs.existsSync(z.live));
+    const t = runTail({ path: z.live, readBufferBytes: 64 * 1024, maxLineBytes: 64 * 1024 }, 50);
+    // Without a position the tail starts with the current file: it must be open before the first rotation.
+    await waitFor('the tail to open conn.log', 5000, () => t.counters.get('files') >= 1);
+    fs.writeFileSync(opts.goFile as string, '');
+    const exit = await exitWithin(writer, 30_000);
+    expect(exit.code, writer.stderr).toBe(0);
+    const { written, rotations } = JSON.parse(writer.stdout[0]) as { written: number; rotations: number };
+    expect(rotations).toBeGreaterThanOrEqual(4);
+    expect(t.dataLines(), 'the consumer must have fallen behind').toBeLessThan(written * 0.7);
+    await waitForProgress(`the tail to read ${written} lines`, t.dataLines, written, { idleMs: 3000, maxMs: 30_000 });
+    await sleep(300);
+    await t.stop();
+    const duplicated = [...t.uidCounts].filter(([, n]) => n > 1).map(([uid]) => uid);
+    expect(duplicated, 'read twice').toEqual([]);
+    expect(
+      uids('zk', 0, written).filter((u) => !t.uidCounts.has(u)),
+      'never read',
+    ).toEqual([]);
+    expect(t.dataLines()).toBe(written);
+    // The file being followed is finished before the rotations that came after it.
+    expect(
+      dataUids(t).every((u, i) => u === `Czkx${i}`),
+      'read in the order written',
+    ).toBe(true);
+    expect(t.issues).toEqual([]);
+    expect(fs.readdirSync(z.liveDir)).toEqual(['conn.log']);
   });
 });

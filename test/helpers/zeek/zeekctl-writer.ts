@@ -123,8 +123,10 @@ function run(opts: ZeekctlWriterOptions): void {
     tick();
   };
   const go = opts.goFile;
-  if (!go) return start();
-  const waitForGo = () => (fs.existsSync(go) ? start() : setTimeout(waitForGo, 5));
+  const waitForGo = () => {
+    if (!go || fs.existsSync(go)) start();
+    else setTimeout(waitForGo, 5);
+  };
   waitForGo();
 }
 
