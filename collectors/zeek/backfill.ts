@@ -94,6 +94,9 @@ export function parseArchiveName(
   };
 }
 
+/** zeekctl's own folders beside the day folders (live logs, statistics). */
+const ZEEKCTL_DIRS = new Set(['current', 'stats']);
+
 /**
  * Lists the archive in time order. A missing directory is reported and gives an empty list;
  * names that are not archive names are skipped, counted (`archive_unrecognised`) and reported
@@ -116,6 +119,9 @@ export async function listArchive(archiveDir: string, opts: ListArchiveOptions =
     return result;
   }
   for (const day of days) {
+    // zeekctl keeps its live logs in `current/` and its own statistics in `stats/` beside the
+    // day folders: they are expected there and not worth a warning.
+    if (day.isDirectory() && ZEEKCTL_DIRS.has(day.name)) continue;
     if (!day.isDirectory() || !DAY_RE.test(day.name)) {
       result.unrecognised.push(day.name);
       continue;
