@@ -90,7 +90,7 @@ export async function startMosquitto(opts: { extraConfig?: string; persistence?:
       await waitForPort(port, 10_000);
     } catch (e) {
       child.kill('SIGKILL');
-      throw new Error(`${(e as Error).message}; mosquitto said: ${err}`);
+      throw new Error(`${(e as Error).message}; mosquitto said: ${err}`, { cause: e });
     }
   };
   const stop = async () => {
