@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { readZeekFiles } from '../collectors/zeek/read.js';
+import { registerHubCommands } from '../hub/cli.js';
 import { ConfigError, formatProblem, loadConfigFile, type ResolvedConfig, resolveConfig } from './config.js';
 import { Agent } from './daemon.js';
 import { runDemo } from './demo/run.js';
@@ -81,6 +82,8 @@ export function buildProgram(): Command {
       }
       reportIssues(issues);
     });
+
+  registerHubCommands(program);
 
   program
     .command('replay')
