@@ -54,14 +54,18 @@ async function waitForPort(port: number, deadlineMs: number): Promise<void> {
 }
 
 /**
- * `extraConfig` is appended to the generated mosquitto.conf (e.g. ACLs); the listener is
+ * `extraConfig` is appended to the generated mosquitto.conf (e.g. ACLs), with `{dir}` replaced by
+ * the broker's private folder, where `files` (name → content) are written first. The listener is
  * always 127.0.0.1:<free port> with anonymous access unless the extra config says otherwise.
  */
-export async function startMosquitto(opts: { extraConfig?: string; persistence?: boolean } = {}): Promise<Broker> {
+export async function startMosquitto(
+  opts: { extraConfig?: string; persistence?: boolean; files?: Record<string, string> } = {},
+): Promise<Broker> {
   const bin = mosquittoPath();
   if (!bin) throw new Error('mosquitto is not installed (apt-get install mosquitto; .ci/run installs it)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-mosquitto-'));
   const port = await freePort();
+  for (const [name, content] of Object.entries(opts.files ?? {})) fs.writeFileSync(path.join(dir, name), content);
   const conf = path.join(dir, 'mosquitto.conf');
   fs.writeFileSync(
     conf,
@@ -70,12 +74,14 @@ export async function startMosquitto(opts: { extraConfig?: string; persistence?:
       'allow_anonymous true',
       `persistence ${opts.persistence ? 'true' : 'false'}`,
       `persistence_location ${dir}/`,
+      // As root, Mosquitto would switch to its own user, which cannot read this private folder.
+      ...(process.getuid?.() === 0 ? ['user root'] : []),
       'log_dest stderr',
       'log_type error',
       'log_type warning',
       'max_inflight_messages 100',
       'max_queued_messages 100000',
-      opts.extraConfig ?? '',
+      (opts.extraConfig ?? '').replaceAll('{dir}', dir),
       '',
     ].join('\n'),
   );
