@@ -52,7 +52,7 @@ export function buildProgram(): Command {
 
   program
     .command('agent')
-    .description('run the sensor: collectors → detectors, state in SQLite, findings as JSON lines')
+    .description('run the sensor: collectors → detectors, state in SQLite, summaries over MQTT or findings as JSON lines')
     .requiredOption('-c, --config <file>', 'agent configuration (YAML)')
     .option('-o, --findings <file>', 'append findings to this file instead of stdout')
     .action(async (opts: { config: string; findings?: string }) => {
@@ -155,7 +155,7 @@ export function buildProgram(): Command {
   program
     .command('bench')
     .description('run benchmarks against reference tools in the same run and print the table')
-    .argument('[suite]', 'which benchmark: zeek', 'zeek')
+    .argument('[suite]', 'which benchmark: zeek (conn.log parsing vs awk, jq) or hub (summaries stored per second)', 'zeek')
     .option('--lines <n>', 'lines in the generated conn.log (zeek suite)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1000) throw new UsageError(`--lines must be a whole number >= 1000, got "${v}"`);
