@@ -31,7 +31,12 @@ export const hubConfigSchema = z
           .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only (it is a topic level)')
           .default('vigil-hub')
           .describe('MQTT 5 shared-subscription group: hubs in one group split the anomaly summaries.'),
-        protocolVersion: z.literal(5).default(5).describe('MQTT protocol version; shared subscriptions need 5.'),
+        protocolVersion: z
+          .union([z.literal(5), z.literal(4)])
+          .default(5)
+          .describe(
+            'MQTT protocol version: 5 (shared subscriptions, so several hubs can split the load), or 4 (MQTT 3.1.1, for brokers such as the demo’s embedded one: one hub only, `sharedGroup` is not used).',
+          ),
         sessionExpirySeconds: z
           .number()
           .int()

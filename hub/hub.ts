@@ -25,7 +25,7 @@ export function mqttOptions(config: HubConfig, role: string): IClientOptions {
   const tls = m.tls;
   const persistent = role === 'main' && m.clientId !== undefined && m.sessionExpirySeconds > 0;
   return {
-    protocolVersion: 5,
+    protocolVersion: m.protocolVersion,
     clientId: m.clientId ?? `vigil-hub-${role}-${os.hostname().replace(/[^A-Za-z0-9_-]/g, '')}-${process.pid}`,
     username: m.username,
     password: m.password,
@@ -35,7 +35,9 @@ export function mqttOptions(config: HubConfig, role: string): IClientOptions {
     // A hub with a fixed client id keeps a persistent session: summaries published while it is
     // down (and already acknowledged to the sensors by the broker) wait for it at the broker.
     ...(persistent
-      ? { clean: false, properties: { sessionExpiryInterval: m.sessionExpirySeconds } }
+      ? m.protocolVersion === 5
+        ? { clean: false, properties: { sessionExpiryInterval: m.sessionExpirySeconds } }
+        : { clean: false }
       : { clean: true }),
     reconnectPeriod: 1000,
     connectTimeout: 10_000,
@@ -98,7 +100,8 @@ export class Hub {
       this.subscriber = new HubSubscriber({
         client: this.client,
         store,
-        sharedGroup: config.mqtt.sharedGroup,
+        // MQTT 3.1.1 has no shared subscriptions: a lone hub subscribes to the plain filter.
+        sharedGroup: config.mqtt.protocolVersion === 5 ? config.mqtt.sharedGroup : undefined,
         batchSize: config.store.batchSize,
         batchMaxDelayMs: config.store.batchMaxDelayMs,
         now: this.now,

@@ -29,7 +29,8 @@ export interface SubscriberStats {
 export interface SubscriberContext {
   client: MqttClient;
   store: HubStore;
-  sharedGroup: string;
+  /** MQTT 5 shared-subscription group; undefined subscribes to the plain filter (one hub). */
+  sharedGroup?: string;
   batchSize: number;
   batchMaxDelayMs: number;
   now: () => number;
