@@ -42,6 +42,81 @@ const segmentSchema = z.strictObject({
     .describe('Overrides of the `detectors` section for this segment; anything not set is inherited.'),
 });
 
+/** The MQTT transport (DESIGN §5); without this section the agent writes JSON lines. */
+export const mqttConfigSchema = z.strictObject({
+  url: z
+    .string()
+    .regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'must be a broker URL such as mqtt://host:1883 or mqtts://host:8883')
+    .describe('Broker URL (`mqtt://`, `mqtts://` for TLS).'),
+  clientId: z
+    .string()
+    .min(1)
+    .max(128)
+    .optional()
+    .describe('MQTT client id; default `vigil-<site>-<sensor>`.'),
+  username: z.string().optional().describe('User name for the broker.'),
+  password: z.string().optional().describe('Password for the broker.'),
+  tls: z
+    .strictObject({
+      ca: z.string().optional().describe('File with the CA certificate(s) that signed the broker’s certificate.'),
+      cert: z.string().optional().describe('File with this sensor’s client certificate (mutual TLS).'),
+      key: z.string().optional().describe('File with the private key of the client certificate.'),
+      rejectUnauthorized: z
+        .boolean()
+        .default(true)
+        .describe('Refuse a broker whose certificate does not verify (turn off only for tests).'),
+    })
+    .optional()
+    .describe('TLS settings (used with `mqtts://`).'),
+  keepaliveSeconds: z.number().int().min(5).max(3600).default(30).describe('MQTT keepalive interval.'),
+  reconnectMinMs: z
+    .number()
+    .int()
+    .min(100)
+    .default(1000)
+    .describe('First reconnect delay; it doubles after each failed attempt.'),
+  reconnectMaxMs: z.number().int().min(100).default(30_000).describe('Cap on the reconnect delay.'),
+  healthIntervalSeconds: z.number().gt(0).default(60).describe('How often health is published.'),
+  batchMaxSummaries: z
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(100)
+    .describe('Most summaries in one message (a JSON array per anomaly/<tier> topic).'),
+  batchIntervalMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(200)
+    .describe('How long summaries may wait to be batched before they are sent.'),
+  maxInflight: z
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(100)
+    .describe('Most messages published and not yet acknowledged (PUBACK) at any time.'),
+  outbox: z
+    .strictObject({
+      maxRows: z
+        .number()
+        .int()
+        .min(1)
+        .default(100_000)
+        .describe('Most summaries kept while the broker is unreachable; beyond it the oldest of the lowest tier are dropped (counted).'),
+    })
+    .prefault({}),
+  suppressRepeatsSeconds: z
+    .number()
+    .min(0)
+    .default(3600)
+    .describe('A finding with the same id is not sent again within this many seconds.'),
+});
+
+export type MqttConfig = z.infer<typeof mqttConfigSchema>;
+
 export const agentConfigSchema = z.strictObject({
   sensor: z
     .strictObject({
@@ -94,6 +169,9 @@ export const agentConfigSchema = z.strictObject({
         .describe('Records per batch handed to the detectors.'),
     })
     .prefault({}),
+  mqtt: mqttConfigSchema
+    .optional()
+    .describe('Publish summaries, status and health to an MQTT broker; absent: findings are written as JSON lines.'),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -195,39 +273,54 @@ export function resolveConfig(
       continue;
     }
     const overrides = isObject(seg) && isObject(seg.detectors) ? seg.detectors : {};
-    for (const [detector, keys] of Object.entries(SENSOR_WIDE_KEYS)) {
-      const o = overrides[detector];
-      if (!isObject(o)) continue;
-      for (const key of keys) {
-        if (key in o) {
-          const path = ['segments', name, 'detectors', detector, key];
-          problems.push({
-            path: path.join('.'),
-            line: lineOf(path),
-            message: 'is sensor-wide and cannot be set per segment',
-          });
-        }
-      }
-    }
-    const merged = detectorsConfigSchema.safeParse(deepMerge(baseDetectors, overrides));
-    if (merged.success) {
-      segmentDetectors.set(name, merged.data);
-    } else {
-      // Report only what the override itself introduced; base problems are reported above.
-      const own: z.core.$ZodIssue[] = [];
-      for (const issue of merged.error.issues) {
-        const at = issue.path as (string | number)[];
-        if (issue.code === 'unrecognized_keys') {
-          const keys = issue.keys.filter((k) => overrideHas(overrides, [...at, k]));
-          if (keys.length > 0) own.push({ ...issue, keys });
-        } else if (overrideHas(overrides, at)) own.push(issue);
-      }
-      problems.push(...zodProblems(own, ['segments', name, 'detectors'], lineOf));
-    }
+    const merged = mergeSegmentDetectors(baseDetectors, overrides, ['segments', name, 'detectors'], lineOf);
+    if (merged.detectors) segmentDetectors.set(name, merged.detectors);
+    problems.push(...merged.problems);
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, dedupe(problems));
   segmentDetectors.set('default', parsed.data.detectors);
   return { config: parsed.data, segmentDetectors };
+}
+
+/**
+ * One segment's detector settings: `overrides` merged over `baseDetectors` and validated, with
+ * the problems the overrides themselves introduced (paths under `prefix`); sensor-wide keys may
+ * not be overridden. Used for the file's segments and for tuning pushed over MQTT.
+ */
+export function mergeSegmentDetectors(
+  baseDetectors: unknown,
+  overrides: Record<string, unknown>,
+  prefix: (string | number)[],
+  lineOf: (path: (string | number)[]) => number | undefined = () => undefined,
+): { detectors?: DetectorsConfig; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  for (const [detector, keys] of Object.entries(SENSOR_WIDE_KEYS)) {
+    const o = overrides[detector];
+    if (!isObject(o)) continue;
+    for (const key of keys) {
+      if (key in o) {
+        const path = [...prefix, detector, key];
+        problems.push({
+          path: path.join('.'),
+          line: lineOf(path),
+          message: 'is sensor-wide and cannot be set per segment',
+        });
+      }
+    }
+  }
+  const merged = detectorsConfigSchema.safeParse(deepMerge(baseDetectors, overrides));
+  if (merged.success) return { detectors: problems.length === 0 ? merged.data : undefined, problems };
+  // Report only what the override itself introduced; base problems are reported elsewhere.
+  const own: z.core.$ZodIssue[] = [];
+  for (const issue of merged.error.issues) {
+    const at = issue.path as (string | number)[];
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.filter((k) => overrideHas(overrides, [...at, k]));
+      if (keys.length > 0) own.push({ ...issue, keys });
+    } else if (overrideHas(overrides, at)) own.push(issue);
+  }
+  problems.push(...zodProblems(own, prefix, lineOf));
+  return { problems };
 }
 
 function zodProblems(

@@ -1,8 +1,11 @@
 // `vigil agent`: the long-running sensor. Starts the configured collectors into the pipeline,
 // restores detector state from SQLite, and every `state.snapshotIntervalSeconds` writes the
 // detector snapshots and the collectors' checkpoints in one transaction, so a restart resumes
-// exactly where the saved state left off. Findings go to a JSON-lines sink (MQTT comes later);
-// their ids are stable, so a finding re-emitted after a crash can be recognised downstream.
+// exactly where the saved state left off. With an `mqtt` section, findings become summaries
+// (agent/summary.ts) written to the durable outbox (agent/outbox.ts) in the same place they were
+// written before, i.e. before the checkpoint moves past their records, and the publisher
+// (agent/mqtt.ts) sends them; without it they go to a JSON-lines sink. Finding ids are stable,
+// so a finding re-emitted after a crash can be recognised downstream.
 
 import type { Writable } from 'node:stream';
 import { ZeekCollector } from '../collectors/zeek/collector.js';
@@ -13,8 +16,14 @@ import { createDetectors } from './detectors.js';
 import { findingToJson } from './findingformat.js';
 import type { IssueHandler } from './issues.js';
 import { MetricsRegistry } from './metrics.js';
+import { Publisher } from './mqtt.js';
+import { Outbox } from './outbox.js';
 import { Pipeline } from './pipeline.js';
 import { StateStore } from './state.js';
+import { Summarizer } from './summary.js';
+import { Tuning } from './tuning.js';
+import { packageInfo } from './version.js';
+import { topics } from './wire.js';
 
 export interface AgentContext {
   resolved: ResolvedConfig;
@@ -38,6 +47,9 @@ export class Agent {
   /** True while a batch is inside the pipeline: detectors have seen more than is checkpointed. */
   private busy = false;
   private saveDue = false;
+  private summarizer?: Summarizer;
+  private outbox?: Outbox;
+  private publisher?: Publisher;
 
   /** Does nothing but remember its context; `run()` does the work. */
   constructor(private readonly ctx: AgentContext) {
@@ -52,11 +64,74 @@ export class Agent {
       throw new Error('no collector is configured: set collectors.zeek (see systemd/agent.example.yaml)');
     }
     this.state = StateStore.open(config.state.path, { nowMs: () => clock.now() });
-    const { detectors } = createDetectors(this.ctx.resolved, this.metrics);
+    const { detectors, segments } = createDetectors(this.ctx.resolved, this.metrics);
     this.detectors = detectors;
     for (const d of detectors) {
       const snap = this.state.loadSnapshot(d.name);
       if (snap) d.restore(snap.state);
+    }
+    if (config.mqtt) {
+      const m = config.mqtt;
+      const pipelineRef = () => this.pipeline;
+      this.summarizer = new Summarizer({
+        site: config.sensor.site,
+        sensor: config.sensor.name,
+        suppressRepeatsSeconds: m.suppressRepeatsSeconds,
+        counters: this.metrics.counters('summarizer'),
+        nowMs: () => clock.now(),
+      });
+      this.outbox = new Outbox(this.state, m.outbox.maxRows, () => clock.now());
+      const tuning = new Tuning({
+        resolved: this.ctx.resolved,
+        segments,
+        summarizer: this.summarizer,
+        state: this.state,
+        site: config.sensor.site,
+        sensor: config.sensor.name,
+        counters: this.metrics.counters('tuning'),
+        log: this.ctx.log,
+        nowMs: () => clock.now(),
+      });
+      // Tuning applied by a previous run is in force before the first record is read.
+      tuning.restore();
+      const publisher = new Publisher({
+        config: m,
+        site: config.sensor.site,
+        sensor: config.sensor.name,
+        outbox: this.outbox,
+        metrics: this.metrics,
+        version: packageInfo().version,
+        collectors: ['zeek'],
+        lagSeconds: () => {
+          const w = pipelineRef()?.watermark;
+          return w === undefined || !Number.isFinite(w) ? null : clock.now() / 1000 - w;
+        },
+        log: this.ctx.log,
+        nowMs: () => clock.now(),
+        configVersions: () => tuning.versions(),
+        // Subscribing here, not once at start: MQTT.js does not queue subscriptions while offline.
+        onConnect: (client) => {
+          client.subscribe(tuning.topics(), { qos: 1 }, (err) => {
+            if (err) this.ctx.log(`vigil agent: could not subscribe to segment configuration: ${err.message}`);
+          });
+        },
+        onMessage: (topic, payload) => {
+          const ack = tuning.handleMessage(topic, payload);
+          if (!ack) return;
+          publisher.safePublish(topics.configApplied(config.sensor.site, config.sensor.name), JSON.stringify(ack), false);
+          // The retained status carries the versions in force.
+          if (ack.status === 'applied') publisher.announce();
+        },
+      });
+      this.publisher = publisher;
+      // Rows left by a previous run are published as soon as the broker accepts us.
+      try {
+        publisher.start();
+      } catch (err) {
+        // Unreadable TLS files: nothing has run yet; release the state file for the next start.
+        this.state.close();
+        throw err;
+      }
     }
     this.pipeline = new Pipeline({
       detectors,
@@ -94,6 +169,8 @@ export class Agent {
     } finally {
       clearInterval(this.timer);
       this.saveState();
+      // Acknowledgements delete outbox rows, so the publisher stops before the state closes.
+      await this.publisher?.stop();
       this.state.close();
       this.ctx.log(`vigil agent: stopped; counters ${JSON.stringify(this.metrics.snapshot())}`);
     }
@@ -106,6 +183,17 @@ export class Agent {
   }
 
   private async emit(findings: Finding[]): Promise<void> {
+    if (this.summarizer && this.outbox) {
+      const summaries = [];
+      for (const f of findings) {
+        const s = this.summarizer.summarize(f);
+        if (s) summaries.push(s);
+      }
+      const dropped = this.outbox.add(summaries);
+      if (dropped > 0) this.metrics.counters('outbox').dropped += dropped;
+      this.publisher?.notify();
+      return;
+    }
     for (const f of findings) {
       if (!this.ctx.findingsOut.write(`${findingToJson(f)}\n`)) {
         await new Promise<void>((resolve) => this.ctx.findingsOut.once('drain', () => resolve()));

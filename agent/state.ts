@@ -30,6 +30,30 @@ const MIGRATIONS: string[] = [
      state TEXT NOT NULL,
      updated_ms INTEGER NOT NULL
    );`,
+  // 2: the durable outbox (agent/outbox.ts): summaries waiting for the broker's PUBACK, in
+  // insertion order (seq); tier_rank orders what is dropped first when the outbox is full.
+  // Persistent counters (outbox dropped) live in `counters`.
+  `CREATE TABLE outbox (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     tier TEXT NOT NULL,
+     tier_rank INTEGER NOT NULL,
+     payload TEXT NOT NULL,
+     created_ms INTEGER NOT NULL
+   );
+   CREATE INDEX outbox_drop_order ON outbox (tier_rank, seq);
+   CREATE TABLE counters (
+     name TEXT PRIMARY KEY,
+     value INTEGER NOT NULL
+   );`,
+  // 3: segment configuration pushed by the hub and applied (agent/tuning.ts), so a restart
+  // keeps it in force before the broker redelivers the retained message.
+  `CREATE TABLE segment_configs (
+     segment TEXT PRIMARY KEY,
+     version INTEGER NOT NULL,
+     config TEXT NOT NULL,
+     applied_ms INTEGER NOT NULL
+   );`,
 ];
 
 export interface DetectorSnapshotRow {
@@ -108,6 +132,11 @@ export class StateStore implements CheckpointStore {
       throw new StateError(file, msg);
     }
     return new StateStore(file, db, nowMs);
+  }
+
+  /** The open database, for components that keep their own tables in it (the outbox). */
+  get database(): Database.Database {
+    return this.db;
   }
 
   get schemaVersion(): number {
