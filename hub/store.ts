@@ -40,6 +40,10 @@ const MIGRATIONS: string[] = [
      verdict TEXT NOT NULL CHECK (verdict IN ('tp', 'fp')), note TEXT, at INTEGER NOT NULL
    );
    CREATE INDEX feedback_anomaly ON feedback (anomaly_id, seq);`,
+  // A sensor that crashed re-reads its input from its last checkpoint and may report a finding
+  // again under a new summary id; the finding's own identifier (detector, entity, window) is
+  // the same, so it is the second key that makes delivery exactly-once.
+  `CREATE UNIQUE INDEX anomalies_finding ON anomalies (site, sensor, finding);`,
 ];
 
 export interface AnomalyFilter {
@@ -165,7 +169,10 @@ export class HubStore {
     }
   }
 
-  /** Writes summaries in one transaction; ids already stored are skipped and counted. */
+  /**
+   * Writes summaries in one transaction; a summary whose id, or whose (site, sensor, finding), is
+   * already stored is skipped and counted as a duplicate.
+   */
   insertSummaries(summaries: readonly Summary[], nowMs: number): InsertResult {
     let inserted = 0;
     this.db.transaction(() => {

@@ -20,6 +20,16 @@ describe('hub store', () => {
     expect(fs.existsSync(file)).toBe(true);
   });
 
+  it('stores a finding once even when a restarted sensor sends it again under a new summary id', () => {
+    const store = new HubStore(path.join(tempDir(), 'hub.sqlite'));
+    const first = makeSummary(7);
+    const resent = makeSummary(8, { finding: first.finding, entity: first.entity, ts: first.ts });
+    const otherSensor = makeSummary(9, { finding: first.finding, sensor: 'sensorB' });
+    expect(store.insertSummaries([first, resent, otherSensor], 0)).toEqual({ inserted: 2, duplicates: 1 });
+    expect(store.queryAnomalies({}).items.map((a) => a.id).sort()).toEqual([first.id, otherSensor.id].sort());
+    store.close();
+  });
+
   it('matches free text literally, so % and _ are not wildcards', () => {
     const store = new HubStore(path.join(tempDir(), 'hub.sqlite'));
     store.insertSummaries([makeSummary(1, { summary: 'disk 100% full' }), makeSummary(2, { summary: 'disk 1000 full' })], 0);
