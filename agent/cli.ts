@@ -146,10 +146,18 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('replay the bundled sample network through the pipeline and show the findings')
+    .description(
+      'run an embedded broker, a hub and a sensor on the bundled sample network; show what the hub stored and serve its API until Ctrl-C',
+    )
     .addOption(new Option('-f, --format <format>', 'output format').choices(['jsonl', 'table']).default('table'))
-    .action(async (opts: { format: 'jsonl' | 'table' }) => {
-      await runDemo({ format: opts.format, out: process.stdout, err: process.stderr });
+    .option('--no-wait', 'exit after printing instead of serving the hub API until Ctrl-C')
+    .option('--port <port>', 'port of the hub API (default: a free one)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port must be 0-65535, got "${v}"`);
+      return n;
+    })
+    .action(async (opts: { format: 'jsonl' | 'table'; wait: boolean; port?: number }) => {
+      await runDemo({ format: opts.format, out: process.stdout, err: process.stderr, wait: opts.wait, port: opts.port ?? 0 });
     });
 
   program

@@ -77,6 +77,13 @@ export const mqttConfigSchema = z.strictObject({
     .describe('First reconnect delay; it doubles after each failed attempt.'),
   reconnectMaxMs: z.number().int().min(100).default(30_000).describe('Cap on the reconnect delay.'),
   healthIntervalSeconds: z.number().gt(0).default(60).describe('How often health is published.'),
+  drainOnExitSeconds: z
+    .number()
+    .min(0)
+    .default(30)
+    .describe(
+      'When the input ends (files only, no tail), how long the agent waits for the broker to acknowledge every queued summary before it exits; what is left stays in the outbox for the next run.',
+    ),
   batchMaxSummaries: z
     .number()
     .int()

@@ -169,6 +169,12 @@ export class Agent {
     } finally {
       clearInterval(this.timer);
       this.saveState();
+      // Input ended (files, no tail): deliver what is queued before exiting; what is left
+      // stays in the outbox for the next run.
+      if (this.publisher && !this.abort.signal.aborted) {
+        const left = await this.publisher.drain((config.mqtt?.drainOnExitSeconds ?? 0) * 1000);
+        if (left > 0) this.ctx.log(`vigil agent: ${left} summaries still in the outbox; they are sent on the next run`);
+      }
       // Acknowledgements delete outbox rows, so the publisher stops before the state closes.
       await this.publisher?.stop();
       this.state.close();

@@ -289,6 +289,20 @@ export class Publisher {
    * fire the will), waits up to `waitMs` for outstanding PUBACKs, then disconnects. Rows not
    * acknowledged by then stay in the outbox for the next start.
    */
+  /**
+   * Waits until the outbox is empty (every summary acknowledged by the broker) or `waitMs` has
+   * passed; returns the rows still waiting. For an agent whose input has ended (files), so that
+   * it exits only once its findings are delivered.
+   */
+  async drain(waitMs: number): Promise<number> {
+    const until = Date.now() + waitMs;
+    this.notify();
+    while (this.opts.outbox.depth > 0 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    return this.opts.outbox.depth;
+  }
+
   async stop(waitMs = 2000): Promise<void> {
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;

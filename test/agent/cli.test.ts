@@ -1,7 +1,7 @@
 // The `vigil` command as a user runs it: help on every subcommand, exit codes with one-line
 // reasons, validate, deterministic replay, flows in both formats, and the demo.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +28,7 @@ describe('vigil command line', () => {
   it('has --help on every subcommand', () => {
     const top = vigil('--help');
     expect(top.code).toBe(0);
-    for (const cmd of ['replay', 'flows', 'validate', 'demo', 'bench']) {
+    for (const cmd of ['agent', 'hub', 'replay', 'flows', 'validate', 'demo', 'bench']) {
       expect(top.stdout).toContain(cmd);
       const r = vigil(cmd, '--help');
       expect(r.code, `${cmd} --help`).toBe(0);
@@ -123,12 +123,46 @@ describe('vigil command line', () => {
     expect(r.stderr).toContain(`${file}:5`);
   });
 
-  it('demo shows the planted anomalies and where the sample came from', () => {
-    const r = vigil('demo');
+  it('demo runs broker, hub and sensor and shows what the hub stored and where the sample came from', () => {
+    const r = vigil('demo', '--no-wait');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('agent/demo/sample.ts');
     expect(r.stdout).toMatch(/2026-10-22\s+baseline\s+servers\s+10\.20\.0\.10/);
     expect(r.stdout).toMatch(/2026-10-27\s+baseline\s+office\s+192\.168\.10\.23/);
-    expect(r.stdout).toContain('2 finding(s)');
+    expect(r.stdout).toContain('2 summary(ies) published');
+    expect(r.stdout).toContain('hub      stored 2 anomaly summary(ies)');
+    expect(r.stdout).toMatch(/hub API {3}http:\/\/127\.0\.0\.1:\d+\/api\/anomalies/);
+  });
+
+  it('demo serves the hub API until Ctrl-C, then stops cleanly', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'agent/cli.ts'), 'demo'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const deadline = Date.now() + 60_000;
+      while (!out.includes('Serving until Ctrl-C')) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`demo did not start serving:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const [, url, token] = /hub API {3}(\S+) {3}\(token (\w+)\)/.exec(out) ?? [];
+      const refused = await fetch(url);
+      expect(refused.status).toBe(401);
+      const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { total: number; items: { entity: { id: string } }[] };
+      expect(body.total).toBe(2);
+      expect(body.items.map((a) => a.entity.id).sort()).toEqual(['10.20.0.10', '192.168.10.23']);
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(out).toContain('vigil demo: stopped');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });
