@@ -2,17 +2,29 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { CONFIG_DOC_END, CONFIG_DOC_START, configReferenceMarkdown } from './configdoc.js';
+import { hubConfigSchema } from '../hub/config.js';
+import {
+  CONFIG_DOC_END,
+  CONFIG_DOC_START,
+  HUB_CONFIG_DOC_END,
+  HUB_CONFIG_DOC_START,
+  configReferenceMarkdown,
+} from './configdoc.js';
 import { packageInfo } from './version.js';
 
 const readme = path.join(packageInfo().root, 'README.md');
-const text = fs.readFileSync(readme, 'utf8');
-const start = text.indexOf(CONFIG_DOC_START);
-const end = text.indexOf(CONFIG_DOC_END);
-if (start < 0 || end < start) {
-  process.stderr.write(`${readme}: configuration reference markers not found\n`);
-  process.exit(1);
+let text = fs.readFileSync(readme, 'utf8');
+for (const [startMark, endMark, table] of [
+  [CONFIG_DOC_START, CONFIG_DOC_END, configReferenceMarkdown()],
+  [HUB_CONFIG_DOC_START, HUB_CONFIG_DOC_END, configReferenceMarkdown(hubConfigSchema)],
+] as const) {
+  const start = text.indexOf(startMark);
+  const end = text.indexOf(endMark);
+  if (start < 0 || end < start) {
+    process.stderr.write(`${readme}: markers ${startMark} … ${endMark} not found\n`);
+    process.exit(1);
+  }
+  text = `${text.slice(0, start + startMark.length)}\n${table}\n${text.slice(end)}`;
 }
-const updated = `${text.slice(0, start + CONFIG_DOC_START.length)}\n${configReferenceMarkdown()}\n${text.slice(end)}`;
-fs.writeFileSync(readme, updated);
-process.stdout.write(`${readme}: configuration reference updated\n`);
+fs.writeFileSync(readme, text);
+process.stdout.write(`${readme}: configuration references updated\n`);

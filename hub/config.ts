@@ -22,7 +22,7 @@ export const hubConfigSchema = z
           .min(1)
           .max(128)
           .optional()
-          .describe('MQTT client id; default `vigil-hub-<host>-<pid>` so two hubs never kick each other off.'),
+          .describe('MQTT client id. Default `vigil-hub-main-<host>-<pid>` (unique, clean session); set a fixed one per hub for a persistent session (see sessionExpirySeconds).'),
         username: z.string().optional().describe('Broker user name, if the broker needs one.'),
         password: z.string().optional().describe('Broker password for `username`.'),
         tls: tlsFilesSchema.optional().describe('TLS files for the broker connection; omit for plain MQTT or system CAs.'),

@@ -6,7 +6,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_DOC_END, CONFIG_DOC_START, configReferenceMarkdown } from '../../agent/configdoc.js';
+import {
+  CONFIG_DOC_END,
+  CONFIG_DOC_START,
+  HUB_CONFIG_DOC_END,
+  HUB_CONFIG_DOC_START,
+  configReferenceMarkdown,
+} from '../../agent/configdoc.js';
+import { hubConfigSchema } from '../../hub/config.js';
 import { demoSampleText } from '../../agent/demo/write-sample.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -19,6 +26,13 @@ describe('documentation and bundled data', () => {
     expect(start).toBeGreaterThan(0);
     expect(readme.slice(start + CONFIG_DOC_START.length, end).trim()).toBe(configReferenceMarkdown().trim());
     expect(configReferenceMarkdown()).toContain('`detectors.baseline.zThreshold`');
+    const hubStart = readme.indexOf(HUB_CONFIG_DOC_START);
+    const hubEnd = readme.indexOf(HUB_CONFIG_DOC_END);
+    expect(hubStart).toBeGreaterThan(0);
+    expect(readme.slice(hubStart + HUB_CONFIG_DOC_START.length, hubEnd).trim()).toBe(
+      configReferenceMarkdown(hubConfigSchema).trim(),
+    );
+    expect(configReferenceMarkdown(hubConfigSchema)).toContain('`http.token`');
   });
 
   it('the bundled demo sample is what agent/demo/sample.ts generates (run `npm run demo:sample` to refresh)', async () => {
