@@ -117,11 +117,7 @@ async function readFile(path: string, lines: LineBuffer, sink: BatchSink, opts: 
     }
     lines.finish(sink.records);
   } catch (err) {
-    if (err instanceof SinkFailure) throw err;
-    report(opts, path, undefined, `cannot read: ${describe(err)}`);
-    opts.counters.errors++;
-    opts.counters.add('read_errors');
-    lines.finish(sink.records);
+    readFailed(err, opts, path, lines, sink.records);
   } finally {
     await fh.close();
   }
@@ -172,11 +168,7 @@ async function readStream(
       }
       lines.finish(sink.records);
     } catch (err) {
-      if (err instanceof SinkFailure) throw err;
-      report(opts, path, undefined, `cannot read: ${describe(err)}`);
-      opts.counters.errors++;
-      opts.counters.add('read_errors');
-      lines.finish(sink.records);
+      readFailed(err, opts, path, lines, sink.records);
     }
     return;
   }
@@ -382,6 +374,15 @@ class BatchSink {
 
 function toBuffer(chunk: Buffer | string): Buffer {
   return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+}
+
+/** A read error: reported and counted; lines complete so far are kept. The sink's own failure is rethrown. */
+function readFailed(err: unknown, opts: ReadZeekOptions, file: string, lines: LineBuffer, out: FlowRecord[]): void {
+  if (err instanceof SinkFailure) throw err;
+  report(opts, file, undefined, `cannot read: ${describe(err)}`);
+  opts.counters.errors++;
+  opts.counters.add('read_errors');
+  lines.finish(out);
 }
 
 function report(opts: ReadZeekOptions, file: string, offset: number | undefined, message: string): void {
