@@ -50,7 +50,14 @@ export class HubSubscriber {
   private pending: Summary[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private subscribed: (err?: Error) => void = () => undefined;
-  private readonly onConnect = () => this.subscribe();
+  private readonly onConnect = (connack: { sessionPresent?: boolean }) => {
+    // Mosquitto 2.0 restores a persistent session's shared subscription after a broker restart
+    // in a state that receives nothing, and a second SUBSCRIBE does not repair it: drop the
+    // shared one first, then subscribe afresh. Messages queued for the session are kept.
+    if (connack?.sessionPresent && this.ctx.sharedGroup) {
+      this.ctx.client.unsubscribe(topics.anomalySubscription(this.ctx.sharedGroup), () => this.subscribe());
+    } else this.subscribe();
+  };
   private readonly onMessage = (topic: string, payload: Buffer) => this.handle(topic, payload);
 
   /** Per the house rule the constructor does nothing; `start` attaches to the client. */
