@@ -77,6 +77,17 @@ export const mqttConfigSchema = z.strictObject({
     .describe('First reconnect delay; it doubles after each failed attempt.'),
   reconnectMaxMs: z.number().int().min(100).default(30_000).describe('Cap on the reconnect delay.'),
   healthIntervalSeconds: z.number().gt(0).default(60).describe('How often health is published.'),
+  hubAck: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Keep each summary in the outbox until the hub acknowledges it stored it (end to end), not only until the broker accepts it; needs a vigil hub on the broker. Set false when something else consumes the summaries.',
+    ),
+  hubAckTimeoutSeconds: z
+    .number()
+    .gt(0)
+    .default(60)
+    .describe('A summary the broker accepted but the hub has not acknowledged after this long is sent again (the hub de-duplicates).'),
   drainOnExitSeconds: z
     .number()
     .min(0)

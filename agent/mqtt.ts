@@ -9,7 +9,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ConfigError, type MqttConfig } from './config.js';
 import type { Counters, MetricsRegistry } from './metrics.js';
 import type { Outbox, OutboxRow } from './outbox.js';
-import { type Health, type Status, type Tier, WIRE_VERSION, topics } from './wire.js';
+import { type Health, type Status, type Tier, WIRE_VERSION, ackSchema, topics } from './wire.js';
 
 export interface PublisherOptions {
   config: MqttConfig;
@@ -86,7 +86,20 @@ export class Publisher {
     this.connect();
     this.healthTimer = setInterval(() => this.publishHealth(), c.healthIntervalSeconds * 1000);
     this.healthTimer.unref();
+    if (c.hubAck) {
+      // Rows the hub has not acknowledged in time are due again: rescan the outbox from the start.
+      this.resendTimer = setInterval(
+        () => {
+          this.cursor = 0;
+          this.pump();
+        },
+        Math.max(250, (c.hubAckTimeoutSeconds * 1000) / 2),
+      );
+      this.resendTimer.unref();
+    }
   }
+
+  private resendTimer?: NodeJS.Timeout;
 
   private tlsOptions: Partial<IClientOptions> = {};
 
@@ -113,6 +126,12 @@ export class Publisher {
       this.counters.add('connects');
       this.opts.log(`vigil agent: connected to ${c.url} (MQTT ${this.protocolVersion === 5 ? '5' : '3.1.1'})`);
       this.publishStatus('online');
+      // Clean session: the acknowledgement topic is subscribed on every connect.
+      if (c.hubAck) {
+        client.subscribe(topics.ack(site, sensor), { qos: 1 }, (err) => {
+          if (err) this.opts.log(`vigil agent: could not subscribe to hub acknowledgements: ${err.message}`);
+        });
+      }
       try {
         this.opts.onConnect?.(client);
       } catch (err) {
@@ -122,7 +141,11 @@ export class Publisher {
       // Rows whose publish failed before the disconnect are sent again from the cursor.
       this.pump();
     });
-    client.on('message', (topic, payload) => this.opts.onMessage?.(topic, payload));
+    const ackTopic = topics.ack(site, sensor);
+    client.on('message', (topic, payload) => {
+      if (topic === ackTopic) this.handleAck(payload);
+      else this.opts.onMessage?.(topic, payload);
+    });
     client.on('close', () => {
       // Backoff: each failed attempt doubles the delay up to the cap; a connect resets it.
       this.reconnectDelay = Math.min(this.reconnectDelay * 2, c.reconnectMaxMs);
@@ -152,6 +175,34 @@ export class Publisher {
     }, this.opts.config.batchIntervalMs);
   }
 
+  /** With hubAck: rows marked sent before this time (ms) and not acknowledged are due again. */
+  private resendBefore(): number {
+    const c = this.opts.config;
+    return c.hubAck ? this.nowMs() - c.hubAckTimeoutSeconds * 1000 : 0;
+  }
+
+  /** The hub's acknowledgement: the summaries it stored leave the outbox. */
+  private handleAck(payload: Buffer): void {
+    let ids: string[];
+    try {
+      const parsed = ackSchema.safeParse(JSON.parse(payload.toString('utf8')));
+      if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid');
+      ids = parsed.data.ids;
+    } catch (err) {
+      this.counters.errors++;
+      this.counters.add('bad_acks');
+      this.opts.log(`vigil agent: ignored a malformed hub acknowledgement: ${(err as Error).message}`);
+      return;
+    }
+    try {
+      this.counters.add('hub_acked', this.opts.outbox.ackIds(ids));
+    } catch (err) {
+      // The state file closed under us (shutdown): the rows are sent again and acknowledged later.
+      this.counters.errors++;
+      this.opts.log(`vigil agent: could not delete acknowledged rows: ${(err as Error).message}`);
+    }
+  }
+
   /** Publishes outbox rows in order while connected and the in-flight window has room. */
   private pump(): void {
     const client = this.client;
@@ -159,11 +210,11 @@ export class Publisher {
     try {
       while (client?.connected && !this.stopping && this.inflightMessages < c.maxInflight) {
         const rows = this.opts.outbox
-          .next(this.cursor, c.batchMaxSummaries)
+          .next(this.cursor, c.batchMaxSummaries, this.resendBefore())
           .filter((r) => !this.inflightSeqs.has(r.seq));
         if (rows.length === 0) {
           // Everything after the cursor may be in flight already; move the cursor past them.
-          const more = this.opts.outbox.next(this.cursor, c.batchMaxSummaries);
+          const more = this.opts.outbox.next(this.cursor, c.batchMaxSummaries, this.resendBefore());
           if (more.length === 0) break;
           this.cursor = more[more.length - 1].seq;
           continue;
@@ -200,7 +251,9 @@ export class Publisher {
         this.counters.emitted += batch.length;
         this.counters.add('messages');
         try {
-          this.opts.outbox.ack(seqs);
+          // End to end: the broker has it, but only the hub's acknowledgement removes it.
+          if (this.opts.config.hubAck) this.opts.outbox.markSent(seqs, this.nowMs());
+          else this.opts.outbox.ack(seqs);
         } catch (e) {
           // The state file closed under us (shutdown): the rows are simply published again later.
           this.counters.errors++;
@@ -307,6 +360,7 @@ export class Publisher {
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
     clearInterval(this.healthTimer);
+    clearInterval(this.resendTimer);
     const client = this.client;
     if (!client) return;
     this.pump();

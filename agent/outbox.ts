@@ -1,5 +1,6 @@
 // The durable outbox (DESIGN §2): every summary is written to the agent's SQLite state before it
-// is published and deleted only after the broker's PUBACK, so a broker outage or a crash loses
+// is published and deleted only after the broker's PUBACK — or, with mqtt.hubAck, only after the
+// hub's acknowledgement that it stored it — so a broker outage, a hub outage or a crash loses
 // nothing: rows are replayed in insertion order after a reconnect or a restart. The outbox is
 // bounded (maxRows); when full it drops the oldest row of the lowest tier first (info, then
 // low, then high) and counts what it dropped in a persisted counter.
@@ -23,6 +24,8 @@ export class Outbox {
   private readonly dropOne: Database.Statement;
   private readonly remove: Database.Statement;
   private readonly after: Database.Statement;
+  private readonly markSentStmt: Database.Statement;
+  private readonly removeId: Database.Statement;
   private readonly putCounter: Database.Statement;
   private depthNow: number;
   private droppedNow: number;
@@ -41,7 +44,12 @@ export class Outbox {
       'DELETE FROM outbox WHERE seq = (SELECT seq FROM outbox ORDER BY tier_rank, seq LIMIT 1)',
     );
     this.remove = this.db.prepare('DELETE FROM outbox WHERE seq = ?');
-    this.after = this.db.prepare('SELECT seq, tier, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
+    // Rows not yet sent, or sent so long ago without the hub's acknowledgement that they are due again.
+    this.after = this.db.prepare(
+      'SELECT seq, tier, payload FROM outbox WHERE seq > ? AND (sent_ms IS NULL OR sent_ms <= ?) ORDER BY seq LIMIT ?',
+    );
+    this.markSentStmt = this.db.prepare('UPDATE outbox SET sent_ms = ? WHERE seq = ?');
+    this.removeId = this.db.prepare('DELETE FROM outbox WHERE id = ?');
     this.putCounter = this.db.prepare(
       'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
     );
@@ -87,10 +95,32 @@ export class Outbox {
     })();
   }
 
-  /** Up to `limit` rows after `afterSeq`, oldest first (what to publish next). */
-  next(afterSeq: number, limit: number): OutboxRow[] {
-    const rows = this.after.all(afterSeq, limit) as { seq: number; tier: Tier; payload: string }[];
+  /**
+   * Up to `limit` rows after `afterSeq`, oldest first (what to publish next): rows never sent, and
+   * rows marked sent at or before `resendBefore` (ms) that the hub has not acknowledged.
+   */
+  next(afterSeq: number, limit: number, resendBefore = 0): OutboxRow[] {
+    const rows = this.after.all(afterSeq, resendBefore, limit) as { seq: number; tier: Tier; payload: string }[];
     return rows.map((r) => ({ seq: r.seq, tier: r.tier, summary: JSON.parse(r.payload) as Summary }));
+  }
+
+  /** The broker accepted these rows; they stay until the hub acknowledges them (hubAck mode). */
+  markSent(seqs: readonly number[], atMs: number): void {
+    if (seqs.length === 0) return;
+    this.db.transaction(() => {
+      for (const seq of seqs) this.markSentStmt.run(atMs, seq);
+    })();
+  }
+
+  /** The hub stored these summaries: delete them by id. Returns how many rows went. */
+  ackIds(ids: readonly string[]): number {
+    if (ids.length === 0) return 0;
+    return this.db.transaction(() => {
+      let removed = 0;
+      for (const id of ids) removed += this.removeId.run(id).changes;
+      this.depthNow -= removed;
+      return removed;
+    })();
   }
 
   /** The broker acknowledged these rows: delete them (a row dropped meanwhile is simply gone). */

@@ -54,6 +54,9 @@ const MIGRATIONS: string[] = [
      config TEXT NOT NULL,
      applied_ms INTEGER NOT NULL
    );`,
+  // 4: end-to-end acknowledgement (mqtt.hubAck): a row the broker accepted is marked sent and
+  // kept until the hub acknowledges it, and sent again when that takes too long.
+  `ALTER TABLE outbox ADD COLUMN sent_ms INTEGER;`,
 ];
 
 export interface DetectorSnapshotRow {

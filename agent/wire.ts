@@ -22,6 +22,8 @@ export const topics = {
   anomaly: (site: string, sensor: string, tier: Tier) => `vigil/v1/${site}/${sensor}/anomaly/${tier}`,
   config: (segment: string) => `vigil/v1/config/${segment}`,
   configApplied: (site: string, sensor: string) => `vigil/v1/${site}/${sensor}/config/applied`,
+  /** The hub's end-to-end acknowledgement of stored summaries, to the sensor that sent them. */
+  ack: (site: string, sensor: string) => `vigil/v1/${site}/${sensor}/ack`,
   /** What a hub subscribes to for summaries; `$share/<group>/…` splits them between hubs. */
   anomalySubscription: (group?: string) =>
     group ? `$share/${group}/vigil/v1/+/+/anomaly/#` : 'vigil/v1/+/+/anomaly/#',
@@ -148,6 +150,17 @@ export const segmentConfigSchema = z.strictObject({
   publishedAt: z.number().optional(),
 });
 export type SegmentConfig = z.infer<typeof segmentConfigSchema>;
+
+/**
+ * Sent by the hub on `…/<sensor>/ack` once summaries are stored (or found stored already): the
+ * sensor deletes them from its outbox only then, so a summary the broker accepted but no hub
+ * received is sent again.
+ */
+export const ackSchema = z.strictObject({
+  v: z.literal(WIRE_VERSION),
+  ids: z.array(z.string().regex(ULID_PATTERN, 'must be a ULID')).min(1).max(10_000),
+});
+export type Ack = z.infer<typeof ackSchema>;
 
 /** The sensor's answer on `…/config/applied`. */
 export const configAppliedSchema = z.strictObject({

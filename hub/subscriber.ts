@@ -11,8 +11,10 @@ import {
   segmentConfigSchema,
   statusSchema,
   summaryBatchSchema,
+  type Ack,
   type Summary,
   topics,
+  WIRE_VERSION,
 } from '../agent/wire.js';
 import type { HubStore } from './store.js';
 
@@ -23,6 +25,9 @@ export interface SubscriberStats {
   messages: number;
   summariesStored: number;
   summariesDuplicate: number;
+  /** End-to-end acknowledgements published to sensors, and those the broker did not accept. */
+  acksSent: number;
+  ackErrors: number;
   refused: Record<RefusalReason, number>;
 }
 
@@ -45,6 +50,8 @@ export class HubSubscriber {
     messages: 0,
     summariesStored: 0,
     summariesDuplicate: 0,
+    acksSent: 0,
+    ackErrors: 0,
     refused: { oversized: 0, topic: 0, json: 0, schema: 0, spoofed: 0, store: 0 },
   };
   private pending: Summary[] = [];
@@ -198,9 +205,35 @@ export class HubSubscriber {
         const result = this.ctx.store.insertSummaries(batch, this.ctx.now());
         this.stats.summariesStored += result.inserted;
         this.stats.summariesDuplicate += result.duplicates;
+        this.acknowledge(batch);
       } catch (err) {
         this.refuse('store', 'anomaly batch', (err as Error).message);
       }
+    }
+  }
+
+  /**
+   * Tells each sensor which of its summaries are now stored (duplicates included: they were
+   * stored before), so it can delete them from its outbox: the end-to-end acknowledgement.
+   */
+  private acknowledge(batch: readonly Summary[]): void {
+    const bySensor = new Map<string, { site: string; sensor: string; ids: string[] }>();
+    for (const s of batch) {
+      const key = `${s.site}/${s.sensor}`;
+      let entry = bySensor.get(key);
+      if (!entry) {
+        entry = { site: s.site, sensor: s.sensor, ids: [] };
+        bySensor.set(key, entry);
+      }
+      entry.ids.push(s.id);
+    }
+    for (const { site, sensor, ids } of bySensor.values()) {
+      const ack: Ack = { v: WIRE_VERSION, ids };
+      // Not acknowledged (hub offline): the sensor sends the summaries again and they are acknowledged then.
+      this.ctx.client.publish(topics.ack(site, sensor), JSON.stringify(ack), { qos: 1 }, (err) => {
+        if (err) this.stats.ackErrors++;
+      });
+      this.stats.acksSent++;
     }
   }
 }

@@ -48,7 +48,7 @@ describe('Publisher protocol fallback', () => {
     const outbox = new Outbox(state, 100);
     const lines: string[] = [];
     const publisher = new Publisher({
-      config: mqttConfigSchema.parse({ url: broker.url, reconnectMinMs: 100, batchIntervalMs: 10 }),
+      config: mqttConfigSchema.parse({ url: broker.url, hubAck: false, reconnectMinMs: 100, batchIntervalMs: 10 }),
       site: 'lab',
       sensor: 's1',
       outbox,

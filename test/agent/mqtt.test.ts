@@ -63,7 +63,7 @@ function writeConfig(name: string, log: string): string {
       `state: { path: ${path.join(tmp, `${name}.db`)}, snapshotIntervalSeconds: 0.5 }`,
       `collectors: { zeek: { tail: [${log}], pollIntervalMs: 50 } }`,
       `detectors: ${JSON.stringify(MANY_FINDINGS)}`,
-      `mqtt: { url: '${broker.url}', healthIntervalSeconds: 0.5, reconnectMinMs: 200, reconnectMaxMs: 1000, batchIntervalMs: 50 }`,
+      `mqtt: { url: '${broker.url}', hubAck: false, healthIntervalSeconds: 0.5, reconnectMinMs: 200, reconnectMaxMs: 1000, batchIntervalMs: 50 }`,
       '',
     ].join('\n'),
   );
@@ -183,7 +183,7 @@ describe.skipIf(!mosquittoPath())('MQTT transport (real Mosquitto)', () => {
     const metrics = new MetricsRegistry();
     await broker.stop();
     const publisher = new Publisher({
-      config: mqttConfigSchema.parse({ url: broker.url, reconnectMinMs: 200, reconnectMaxMs: 500, batchIntervalMs: 10 }),
+      config: mqttConfigSchema.parse({ url: broker.url, hubAck: false, reconnectMinMs: 200, reconnectMaxMs: 500, batchIntervalMs: 10 }),
       site: 'lab',
       sensor: 'c',
       outbox,

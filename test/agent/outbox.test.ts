@@ -34,6 +34,26 @@ describe('Outbox', () => {
     state.close();
   });
 
+  it('keeps a sent row until the hub acknowledges it, and offers it again once its time is up', () => {
+    const state = StateStore.open(path.join(tmp, 'hubAck.db'));
+    const box = new Outbox(state, 100);
+    const all = [fakeSummary('high', 11), fakeSummary('low', 12), fakeSummary('high', 13)];
+    box.add(all);
+    const rows = box.next(0, 10);
+    box.markSent(
+      rows.map((r) => r.seq),
+      1_000,
+    );
+    expect(box.depth).toBe(3);
+    // Not due yet (sent at 1000, resend only what was sent at or before 999): nothing to publish.
+    expect(box.next(0, 10, 999)).toEqual([]);
+    expect(box.ackIds([all[0].id, all[2].id, 'not-in-the-outbox'])).toBe(2);
+    expect(box.depth).toBe(1);
+    // Once its time is up, the unacknowledged row is offered again.
+    expect(box.next(0, 10, 1_000).map((r) => r.summary.id)).toEqual([all[1].id]);
+    state.close();
+  });
+
   it('drops the oldest of the lowest tier first when full, and persists the count', () => {
     const file = path.join(tmp, 'b.db');
     let state = StateStore.open(file);

@@ -164,7 +164,7 @@ describe.skipIf(!mosquittoPath())('Tuning over MQTT (real Mosquitto)', () => {
         `state: { path: ${path.join(tmp, 't.db')}, snapshotIntervalSeconds: 0.5 }`,
         `collectors: { zeek: { tail: [${log}], pollIntervalMs: 50 } }`,
         `detectors: ${JSON.stringify(MANY_FINDINGS)}`,
-        `mqtt: { url: '${broker.url}', healthIntervalSeconds: 0.5, batchIntervalMs: 50 }`,
+        `mqtt: { url: '${broker.url}', hubAck: false, healthIntervalSeconds: 0.5, batchIntervalMs: 50 }`,
         '',
       ].join('\n'),
     );

@@ -30,6 +30,33 @@ function storedIds(hub: Hub): string[] {
 }
 
 describe('hub subscriber', () => {
+  it('acknowledges stored summaries to the sensor that sent them, duplicates included', async () => {
+    const hub = new Hub({ config: testConfig(broker.url, path.join(tempDir(), 'hub.sqlite')), log: quiet });
+    await hub.start();
+    const sensor = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'ack-listener' });
+    try {
+      const acked: string[] = [];
+      sensor.on('message', (_t, payload) => acked.push(...(JSON.parse(payload.toString()) as { ids: string[] }).ids));
+      await sensor.subscribeAsync(topics.ack('site1', 'sensorA'), { qos: 1 });
+      const other: string[] = [];
+      const otherSensor = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'ack-other' });
+      otherSensor.on('message', (_t, payload) => other.push(payload.toString()));
+      await otherSensor.subscribeAsync(topics.ack('site1', 'sensorB'), { qos: 1 });
+      await publisher.publishAsync(anomalyTopic, JSON.stringify([makeSummary(901), makeSummary(902)]), { qos: 1 });
+      await waitFor('the acknowledgement', () => acked.length === 2);
+      // The same summary again (a sensor that did not get the first acknowledgement) is acknowledged again.
+      await publisher.publishAsync(anomalyTopic, JSON.stringify([makeSummary(901)]), { qos: 1 });
+      await waitFor('the second acknowledgement', () => acked.length === 3);
+      expect(acked).toEqual([testUlid(901), testUlid(902), testUlid(901)]);
+      expect(storedIds(hub)).toEqual([testUlid(901), testUlid(902)]);
+      expect(other).toEqual([]);
+      await otherSensor.endAsync();
+    } finally {
+      await sensor.endAsync();
+      await hub.stop();
+    }
+  });
+
   it('refuses oversized, malformed, schema-invalid and spoofed messages by reason and keeps storing valid ones', async () => {
     const dir = tempDir();
     const hub = new Hub({ config: testConfig(broker.url, path.join(dir, 'hub.sqlite')), log: quiet });
