@@ -17,7 +17,7 @@ import { Outbox } from '../../agent/outbox.js';
 import { runReplay } from '../../agent/replay.js';
 import { StateStore } from '../../agent/state.js';
 import { type Status, healthSchema, statusSchema, topics } from '../../agent/wire.js';
-import { type Broker, mosquittoPath, startMosquitto } from '../helpers/mosquitto.js';
+import { type Broker, startMosquitto } from '../helpers/mosquitto.js';
 import { MANY_FINDINGS, Receiver, sampleLines, startAgent, waitUntil } from '../helpers/agent/mqtt-agent.js';
 import { fakeSummary } from '../helpers/agent/summaries.js';
 
@@ -85,7 +85,7 @@ function countersOf(stderr: string): Record<string, { emitted: number }> | undef
 }
 const lastStatus = (sensor: string): Status | undefined => rx.statuses.filter((s) => s.sensor === sensor).at(-1);
 
-describe.skipIf(!mosquittoPath())('MQTT transport (real Mosquitto)', () => {
+describe('MQTT transport (real Mosquitto)', () => {
   it('delivers every summary across a 10 s broker outage', async () => {
     expect(expected.size).toBeGreaterThan(1000);
     const log = path.join(tmp, 'a-conn.log');

@@ -18,7 +18,7 @@ import { Summarizer } from '../../agent/summary.js';
 import { Tuning } from '../../agent/tuning.js';
 import { topics } from '../../agent/wire.js';
 import { MANY_FINDINGS, Receiver, sampleLines, startAgent, waitUntil } from '../helpers/agent/mqtt-agent.js';
-import { type Broker, mosquittoPath, startMosquitto } from '../helpers/mosquitto.js';
+import { type Broker, startMosquitto } from '../helpers/mosquitto.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-tuning-'));
 const children: ChildProcess[] = [];
@@ -119,7 +119,7 @@ describe('Tuning', () => {
   });
 });
 
-describe.skipIf(!mosquittoPath())('Tuning over MQTT (real Mosquitto)', () => {
+describe('Tuning over MQTT (real Mosquitto)', () => {
   let broker: Broker;
   let rx: Receiver;
   let hub: MqttClient;

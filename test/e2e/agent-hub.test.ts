@@ -16,7 +16,7 @@ import { parseHubConfig } from '../../hub/config.js';
 import { Hub } from '../../hub/hub.js';
 import type { SensorRow } from '../../hub/store.js';
 import { MANY_FINDINGS, sampleLines, startAgent, waitUntil } from '../helpers/agent/mqtt-agent.js';
-import { type Broker, mosquittoPath, startMosquitto } from '../helpers/mosquitto.js';
+import { type Broker, startMosquitto } from '../helpers/mosquitto.js';
 
 const SITE = 'lab';
 const TOKEN = 'e2e-token-0123456789abcdef';
@@ -31,7 +31,6 @@ const cut = Math.floor(data.length * 0.5);
 const expected = new Set<string>();
 
 beforeAll(async () => {
-  if (!mosquittoPath()) return;
   const log = path.join(tmp, 'replay-conn.log');
   fs.writeFileSync(log, `${[...header, ...data].join('\n')}\n`);
   await runReplay({
@@ -118,7 +117,7 @@ function expectExactlyOnce(sensor: string): void {
   expect(dup).toEqual([]);
 }
 
-describe.skipIf(!mosquittoPath())('agent → Mosquitto → hub (end to end)', () => {
+describe('agent → Mosquitto → hub (end to end)', () => {
   it('stores every finding exactly once across a 10 s broker outage', async () => {
     expect(expected.size).toBeGreaterThan(1000);
     const log = path.join(tmp, 'a-conn.log');
