@@ -3,7 +3,8 @@
 // client id (persistent session) stores the summaries in SQLite. Across a 10 s broker outage and
 // across a SIGKILL + restart of the agent, the hub's store must hold every finding an offline
 // replay of the same log gives, each exactly once; the hub's sensor row and API must show the
-// sensor offline (its last will) after the kill and online again after the restart.
+// sensor offline (its last will) after the kill and online again after the restart. Likewise
+// across a stop and restart of the hub itself.
 
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -48,16 +49,23 @@ beforeAll(async () => {
   // MQTT 5 with the shared subscription, as deployed. The sensor keeps each summary until the
   // hub acknowledges it (mqtt.hubAck), so what the broker accepted but no hub received (Mosquitto
   // 2.0 restores a persistent shared subscription broken after a restart) is sent again.
-  hub = new Hub({
+  hub = await startHub();
+}, 40_000);
+
+/** The hub, always with the same client id (persistent session) and the same store. */
+async function startHub(): Promise<Hub> {
+  const started = new Hub({
     config: parseHubConfig({
-      mqtt: { url: broker.url, clientId: 'vigil-e2e-hub' },
-      store: { path: path.join(tmp, 'hub.sqlite'), batchMaxDelayMs: 20 },
+      mqtt: { url: broker!.url, clientId: 'vigil-e2e-hub' },
+      // Retention counts from event time; the sample is weeks old, so keep it for the test.
+      store: { path: path.join(tmp, 'hub.sqlite'), batchMaxDelayMs: 20, retentionDays: 3650 },
       http: { host: '127.0.0.1', port: 0, token: TOKEN },
     }),
     log: (line) => void hubLog.push(line),
   });
-  await hub.start();
-}, 40_000);
+  await started.start();
+  return started;
+}
 
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -182,6 +190,26 @@ describe('agent → Mosquitto → hub (end to end)', () => {
     } finally {
       if (second.child.exitCode === null && second.child.signalCode === null) second.child.kill('SIGTERM');
       await Promise.race([second.exited, new Promise((r) => setTimeout(r, 5_000))]);
+    }
+  }, 60_000);
+
+  it('stores every finding exactly once when the hub itself is down for a while', async () => {
+    const log = path.join(tmp, 'c-conn.log');
+    fs.writeFileSync(log, `${[...header, ...data.slice(0, cut)].join('\n')}\n`);
+    const agent = startAgent(writeConfig('c', log), children);
+    try {
+      await waitUntil(() => storedFindings('c').length > 0, 20_000, 'first summaries in the hub', agent.stderr);
+      await hub!.stop();
+      // The broker accepts the second half's summaries while no hub is connected.
+      fs.appendFileSync(log, `${data.slice(cut).join('\n')}\n`);
+      await new Promise((r) => setTimeout(r, 5_000));
+      hub = await startHub();
+      await waitUntil(() => storedSet('c').size >= expected.size, 25_000, 'every finding in the hub', missing('c'));
+      await waitUntil(() => sensorRow('c')?.health?.outboxDepth === 0, 10_000, 'an empty outbox in stored health');
+      expectExactlyOnce('c');
+    } finally {
+      if (agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill('SIGTERM');
+      await Promise.race([agent.exited, new Promise((r) => setTimeout(r, 5_000))]);
     }
   }, 60_000);
 });
