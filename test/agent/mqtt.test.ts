@@ -10,15 +10,14 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mqttConfigSchema, resolveConfig } from '../../agent/config.js';
+import { mqttConfigSchema } from '../../agent/config.js';
 import { MetricsRegistry } from '../../agent/metrics.js';
 import { Publisher } from '../../agent/mqtt.js';
 import { Outbox } from '../../agent/outbox.js';
-import { runReplay } from '../../agent/replay.js';
 import { StateStore } from '../../agent/state.js';
 import { type Status, healthSchema, statusSchema, topics } from '../../agent/wire.js';
 import { type Broker, startMosquitto } from '../helpers/mosquitto.js';
-import { MANY_FINDINGS, Receiver, sampleLines, startAgent, waitUntil } from '../helpers/agent/mqtt-agent.js';
+import { MANY_FINDINGS, expectedFindingIds, Receiver, sampleLines, startAgent, waitUntil } from '../helpers/agent/mqtt-agent.js';
 import { fakeSummary } from '../helpers/agent/summaries.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-mqtt-'));
@@ -33,18 +32,7 @@ const expected = new Set<string>();
 beforeAll(async () => {
   broker = await startMosquitto({ persistence: true });
   rx = await Receiver.connect(broker.url, 'vigil-test-rx');
-  const log = path.join(tmp, 'replay-conn.log');
-  fs.writeFileSync(log, `${[...header, ...data].join('\n')}\n`);
-  await runReplay({
-    inputs: [log],
-    resolved: resolveConfig({ detectors: MANY_FINDINGS }),
-    onIssue: (i) => {
-      throw new Error(JSON.stringify(i));
-    },
-    onFindings: (f) => {
-      for (const x of f) expected.add(x.id);
-    },
-  });
+  for (const id of await expectedFindingIds(tmp)) expected.add(id);
 }, 30_000);
 
 afterAll(async () => {

@@ -11,13 +11,12 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../agent/config.js';
 import { MetricsRegistry } from '../../agent/metrics.js';
-import { runReplay } from '../../agent/replay.js';
 import { SegmentMap } from '../../agent/segments.js';
 import { StateStore } from '../../agent/state.js';
 import { Summarizer } from '../../agent/summary.js';
 import { Tuning } from '../../agent/tuning.js';
 import { topics } from '../../agent/wire.js';
-import { MANY_FINDINGS, Receiver, sampleLines, startAgent, waitUntil } from '../helpers/agent/mqtt-agent.js';
+import { MANY_FINDINGS, expectedFindingIds, Receiver, sampleLines, startAgent, waitUntil } from '../helpers/agent/mqtt-agent.js';
 import { type Broker, startMosquitto } from '../helpers/mosquitto.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-tuning-'));
@@ -131,18 +130,7 @@ describe('Tuning over MQTT (real Mosquitto)', () => {
     rx = await Receiver.connect(broker.url, 'vigil-test-tuning-rx');
     hub = mqtt.connect(broker.url, { protocolVersion: 5 });
     await waitUntil(() => hub.connected, 10_000, 'hub client connect');
-    const log = path.join(tmp, 'replay-conn.log');
-    fs.writeFileSync(log, `${[...header, ...data].join('\n')}\n`);
-    await runReplay({
-      inputs: [log],
-      resolved: resolveConfig({ detectors: MANY_FINDINGS }),
-      onIssue: (i) => {
-        throw new Error(JSON.stringify(i));
-      },
-      onFindings: (f) => {
-        for (const x of f) expected.add(x.id);
-      },
-    });
+    for (const id of await expectedFindingIds(tmp)) expected.add(id);
   }, 30_000);
   afterAll(async () => {
     hub?.end(true);

@@ -11,12 +11,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../agent/config.js';
-import { runReplay } from '../../agent/replay.js';
 import { parseHubConfig } from '../../hub/config.js';
 import { Hub } from '../../hub/hub.js';
 import type { SensorRow } from '../../hub/store.js';
-import { MANY_FINDINGS, sampleLines, startAgent, waitUntil } from '../helpers/agent/mqtt-agent.js';
+import { MANY_FINDINGS, expectedFindingIds, sampleLines, startAgent, waitUntil } from '../helpers/agent/mqtt-agent.js';
 import { type Broker, startMosquitto } from '../helpers/mosquitto.js';
 
 const SITE = 'lab';
@@ -32,18 +30,7 @@ const cut = Math.floor(data.length * 0.5);
 const expected = new Set<string>();
 
 beforeAll(async () => {
-  const log = path.join(tmp, 'replay-conn.log');
-  fs.writeFileSync(log, `${[...header, ...data].join('\n')}\n`);
-  await runReplay({
-    inputs: [log],
-    resolved: resolveConfig({ detectors: MANY_FINDINGS }),
-    onIssue: (i) => {
-      throw new Error(JSON.stringify(i));
-    },
-    onFindings: (f) => {
-      for (const x of f) expected.add(x.id);
-    },
-  });
+  for (const id of await expectedFindingIds(tmp)) expected.add(id);
   // Persistence on: the hub's persistent session (and what is queued for it) survives the broker restart.
   broker = await startMosquitto({ persistence: true });
   // MQTT 5 with the shared subscription, as deployed. The sensor keeps each summary until the

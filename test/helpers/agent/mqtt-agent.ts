@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import mqtt, { type MqttClient } from 'mqtt';
+import { resolveConfig } from '../../../agent/config.js';
+import { runReplay } from '../../../agent/replay.js';
 import type { ConfigApplied, Health, Status, Summary } from '../../../agent/wire.js';
 import { root } from './findings.js';
 
@@ -39,6 +41,28 @@ export function sampleLines(): { header: string[]; data: string[] } {
   last[2] = '10.99.99.99';
   data.push(last.join('\t'));
   return { header, data };
+}
+
+/**
+ * Finding ids an offline replay of the whole sample gives with MANY_FINDINGS: what an agent run
+ * over the same lines must deliver. The log is written into `dir`.
+ */
+export async function expectedFindingIds(dir: string): Promise<Set<string>> {
+  const { header, data } = sampleLines();
+  const log = path.join(dir, 'replay-conn.log');
+  fs.writeFileSync(log, `${[...header, ...data].join('\n')}\n`);
+  const ids = new Set<string>();
+  await runReplay({
+    inputs: [log],
+    resolved: resolveConfig({ detectors: MANY_FINDINGS }),
+    onIssue: (i) => {
+      throw new Error(JSON.stringify(i));
+    },
+    onFindings: (f) => {
+      for (const x of f) ids.add(x.id);
+    },
+  });
+  return ids;
 }
 
 export interface RunningAgent {
