@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { readZeekFiles } from '../collectors/zeek/read.js';
 import { registerHubCommands } from '../hub/cli.js';
+import { beaconTable, beaconToJson, runBeacons } from './beacons.js';
 import { ConfigError, formatProblem, loadConfigFile, type ResolvedConfig, resolveConfig } from './config.js';
 import { Agent } from './daemon.js';
 import { runDemo } from './demo/run.js';
@@ -131,6 +132,29 @@ export function buildProgram(): Command {
         await writer.write(batch);
       });
       await writer.end();
+      reportIssues(issues);
+    });
+
+  program
+    .command('beacons')
+    .description('rank beacon candidates (C2 check-ins) in Zeek logs; ssl/http/dns logs beside each conn log give server names')
+    .argument('<inputs...>', 'Zeek conn.log files (TSV or JSON, plain or gzip), directories of them, or - for stdin')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['jsonl', 'table']).default('table'))
+    .option('--all', 'print every pair that was scored, not only alerts')
+    .option('-c, --config <file>', 'agent configuration (local networks, segments, detectors.beacon)')
+    .action(async (inputs: string[], opts: { format: 'jsonl' | 'table'; all?: boolean; config?: string }) => {
+      const resolved = loadConfig(opts.config);
+      const issues = makeIssueLog();
+      const report = await runBeacons({ inputs, resolved, onIssue: issues.report, all: opts.all === true });
+      if (opts.format === 'jsonl') {
+        for (const r of report.results) process.stdout.write(`${beaconToJson(r)}\n`);
+      } else {
+        const alerts = report.results.filter((r) => r.alert).length;
+        process.stdout.write(
+          `${report.records} connections in ${report.files.length} file(s); ${report.names.joined} named from ssl/http/dns logs; ${alerts} beacon(s)\n`,
+        );
+        if (report.results.length > 0) process.stdout.write(`${beaconTable(report.results)}\n`);
+      }
       reportIssues(issues);
     });
 

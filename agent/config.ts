@@ -7,6 +7,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { zeekCollectorConfigSchema } from '../collectors/zeek/config.js';
 import { baselineConfigSchema } from '../detectors/baseline/config.js';
+import { BEACON_SENSOR_WIDE_KEYS, beaconConfigSchema } from '../detectors/beacon/config.js';
 import { DEFAULT_LOCAL_NETS, parseCidr } from './netaddr.js';
 
 const cidrList = z.array(z.string()).superRefine((list, ctx) => {
@@ -22,12 +23,14 @@ const cidrList = z.array(z.string()).superRefine((list, ctx) => {
 export const detectorsConfigSchema = z
   .strictObject({
     baseline: baselineConfigSchema.prefault({}),
+    beacon: beaconConfigSchema.prefault({}),
   })
   .describe('Detector tunables; each may be overridden per segment.');
 
 /** Settings of the volume detector that cannot differ between segments (they shape its state). */
 const SENSOR_WIDE_KEYS: Record<string, readonly string[]> = {
   baseline: ['bucketSeconds', 'historyBuckets', 'maxEntities', 'latenessSeconds'],
+  beacon: BEACON_SENSOR_WIDE_KEYS,
 };
 
 const segmentSchema = z.strictObject({
