@@ -217,6 +217,16 @@ async function readLog(
         continue;
       }
       const cols = line.split(sep);
+      if (cols.length !== index.size) {
+        onIssue({
+          component: 'zeek',
+          file,
+          line: lineNo,
+          message: `expected ${index.size} columns as #fields says, found ${cols.length}; line skipped`,
+        });
+        skipped();
+        continue;
+      }
       const get: Getter = (f) => {
         const i = index.get(f);
         if (i === undefined) return undefined;

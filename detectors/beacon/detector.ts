@@ -33,12 +33,11 @@ export const BEACON_SNAPSHOT_VERSION = 1;
 /** Connection states in which the responder never answered. */
 const FAILED_STATES = new Set(['S0', 'REJ', 'RSTOS0', 'RSTRH', 'SH', 'SHR']);
 
-/** Distinct sources remembered per destination (beyond it, prevalence is "at least this"). */
-const MAX_SOURCES_PER_DEST = 64;
-
+/** What is known of a destination: when it was first seen and by how many tracked sources. */
 interface DestState {
   firstSeen: number;
-  sources: Set<string>;
+  /** Sources with a tracked pair to it (a pair's creation adds one, its eviction takes it back). */
+  sources: number;
   touched: boolean;
 }
 
@@ -79,6 +78,7 @@ export class BeaconDetector implements Detector {
   /** Latest result per pair key (for `vigil beacons --all`). */
   readonly results = new Map<string, BeaconResult>();
   private clockPairs: Iterator<[string, PairState]> | undefined;
+  private clockDests: Iterator<[string, DestState]> | undefined;
   private readonly maxPairs: number;
   private readonly maxDests: number;
   private readonly outboundOnly: boolean;
@@ -120,7 +120,7 @@ export class BeaconDetector implements Detector {
       const segment = this.ctx.segmentOf(f.orig_h, f.vlan);
       pair = new PairState(segment, f.orig_h, dest, f.resp_h, f.resp_p, f.proto, f.server_name, f.ts);
       this.pairs.set(key, pair);
-      this.noteSource(dest, f.orig_h, f.ts);
+      this.noteSource(dest, f.ts);
     } else {
       pair.touched = true;
     }
@@ -148,17 +148,17 @@ export class BeaconDetector implements Detector {
     return span > 0 && pair.conns / span > cfg.strobeRate;
   }
 
-  private noteSource(dest: string, src: string, ts: number): void {
+  private noteSource(dest: string, ts: number): void {
     let d = this.dests.get(dest);
     if (d === undefined) {
       if (this.dests.size >= this.maxDests) this.evictDest();
-      d = { firstSeen: ts, sources: new Set(), touched: true };
+      d = { firstSeen: ts, sources: 0, touched: false };
       this.dests.set(dest, d);
     } else {
       d.touched = true;
       if (ts < d.firstSeen) d.firstSeen = ts;
     }
-    if (d.sources.size < MAX_SOURCES_PER_DEST) d.sources.add(src);
+    d.sources++;
   }
 
   /** CLOCK eviction: the first pair without its touched bit, clearing bits on the way. */
@@ -177,18 +177,24 @@ export class BeaconDetector implements Detector {
       }
       this.pairs.delete(key);
       this.candidates.delete(pair);
+      const d = this.dests.get(pair.dest);
+      if (d !== undefined && d.sources > 0) d.sources--;
       this.counters.add('evicted');
       return;
     }
   }
 
   private evictDest(): void {
-    for (const [key, d] of this.dests) {
+    for (let guard = 0; guard <= 2 * this.dests.size + 1; guard++) {
+      if (!this.clockDests) this.clockDests = this.dests.entries();
+      const next = this.clockDests.next();
+      if (next.done) {
+        this.clockDests = undefined;
+        continue;
+      }
+      const [key, d] = next.value;
       if (d.touched) {
         d.touched = false;
-        // Move it behind the others so the scan does not see it again first.
-        this.dests.delete(key);
-        this.dests.set(key, d);
         continue;
       }
       this.dests.delete(key);
@@ -247,7 +253,7 @@ export class BeaconDetector implements Detector {
     if (series.n < 4) return undefined;
     const analysis = analyzeCheckins(series, hashSeed(pair.src, pair.dest));
     const d = this.dests.get(pair.dest);
-    const sources = d ? d.sources.size : 1;
+    const sources = d ? Math.max(1, d.sources) : 1;
     const totalSources = this.sourceCount();
     const prevalence = clamp01(1 - Math.max(0, sources - 1) / Math.max(3, 0.1 * totalSources));
     const age = d ? Math.max(0, pair.first - d.firstSeen) : 0;
@@ -384,12 +390,12 @@ export class BeaconDetector implements Detector {
     const pairs: unknown[] = [];
     for (const p of this.pairs.values()) if (p.checkins >= 3) pairs.push(p.toJSON());
     const dests: unknown[] = [];
-    for (const [k, d] of this.dests) dests.push([k, d.firstSeen, [...d.sources]]);
+    for (const [k, d] of this.dests) dests.push([k, d.firstSeen, d.sources]);
     return { version: BEACON_SNAPSHOT_VERSION, pairs, dests };
   }
 
   restore(state: unknown): void {
-    const s = state as { version?: number; pairs?: unknown[][]; dests?: [string, number, string[]][] } | undefined;
+    const s = state as { version?: number; pairs?: unknown[][]; dests?: [string, number, number][] } | undefined;
     if (!s || s.version !== BEACON_SNAPSHOT_VERSION || !Array.isArray(s.pairs) || !Array.isArray(s.dests)) {
       this.counters.add('snapshot_discarded');
       return;
@@ -398,8 +404,9 @@ export class BeaconDetector implements Detector {
     this.dests = new Map();
     this.candidates = new Set();
     this.clockPairs = undefined;
+    this.clockDests = undefined;
     for (const [k, firstSeen, sources] of s.dests) {
-      this.dests.set(k, { firstSeen, sources: new Set(sources), touched: false });
+      this.dests.set(k, { firstSeen, sources, touched: false });
     }
     for (const a of s.pairs) {
       const p = PairState.fromJSON(a);

@@ -63,10 +63,17 @@ export class PairState {
   spread = Number.POSITIVE_INFINITY;
   hist: Uint16Array | undefined;
   histTotal = 0;
-  /** Ring of check-ins: times, bytes sent, bytes received; `head` is the oldest entry. */
-  times: Float64Array | undefined;
-  orig: Float32Array | undefined;
-  resp: Float32Array | undefined;
+  /**
+   * Ring of check-ins, three floats each: time since `base`, bytes sent, bytes received; `head`
+   * is the oldest entry. Float32 keeps 60 ms resolution eleven days after `base`, far finer
+   * than the merge window. The first check-in lives in the fields below, so a pair seen once
+   * allocates no array at all.
+   */
+  ring: Float32Array | undefined;
+  readonly base: number;
+  private t0 = 0;
+  private o0 = 0;
+  private r0 = 0;
   head = 0;
   len = 0;
   /** Check-ins when stage 2 last ran, and its event time. */
@@ -79,8 +86,12 @@ export class PairState {
   reportedDay = -1;
   /** Seen as TLS (Zeek's `ssl` service or port 443). */
   tls = false;
-  /** CLOCK bit for eviction. */
-  touched = true;
+  /**
+   * CLOCK bit for eviction: set by every connection after the first, cleared by the sweeping
+   * hand. A pair seen once is evicted when the hand reaches it (a flood of one-off pairs evicts
+   * itself); a pair seen again since the last sweep gets a second chance.
+   */
+  touched = false;
 
   constructor(segment: string, src: string, dest: string, respH: string, respP: number, proto: string, server: string | undefined, ts: number) {
     this.segment = segment;
@@ -92,6 +103,7 @@ export class PairState {
     this.server = server;
     this.first = ts;
     this.last = ts;
+    this.base = ts;
   }
 
   /**
@@ -106,9 +118,14 @@ export class PairState {
     const window = Math.max(mergeSeconds, mergeFraction * this.period);
     if (this.len > 0 && Math.abs(ts - this.lastCheckin) <= window) {
       this.merged++;
-      const i = (this.head + this.len - 1) % this.times!.length;
-      this.orig![i] += origBytes;
-      this.resp![i] += respBytes;
+      if (this.ring === undefined) {
+        this.o0 += origBytes;
+        this.r0 += respBytes;
+      } else {
+        const i = 3 * ((this.head + this.len - 1) % (this.ring.length / 3));
+        this.ring[i + 1] += origBytes;
+        this.ring[i + 2] += respBytes;
+      }
       return false;
     }
     if (this.len > 0 && ts < this.lastCheckin) {
@@ -165,68 +182,96 @@ export class PairState {
     this.spread = median > 0 ? (q3 - q1) / median : Number.POSITIVE_INFINITY;
   }
 
+  private get cap(): number {
+    return this.ring === undefined ? 1 : this.ring.length / 3;
+  }
+
   private push(ts: number, o: number, r: number): void {
-    let cap = this.times ? this.times.length : 0;
+    if (this.len === 0 && this.ring === undefined) {
+      this.t0 = ts - this.base;
+      this.o0 = o;
+      this.r0 = r;
+      this.len = 1;
+      return;
+    }
+    let cap = this.cap;
     if (this.len === cap) {
-      if (cap < RING) this.grow(cap === 0 ? 4 : cap * 4);
+      if (cap < RING) this.grow(cap === 1 ? 4 : Math.min(RING, cap * 4));
       else {
         this.head = (this.head + 1) % cap;
         this.len--;
       }
-      cap = this.times!.length;
+      cap = this.cap;
     }
-    const i = (this.head + this.len) % cap;
-    this.times![i] = ts;
-    this.orig![i] = o;
-    this.resp![i] = r;
+    const i = 3 * ((this.head + this.len) % cap);
+    const ring = this.ring!;
+    ring[i] = ts - this.base;
+    ring[i + 1] = o;
+    ring[i + 2] = r;
     this.len++;
   }
 
   private grow(cap: number): void {
-    const times = new Float64Array(Math.min(cap, RING));
-    const orig = new Float32Array(times.length);
-    const resp = new Float32Array(times.length);
-    for (let k = 0; k < this.len; k++) {
-      const i = (this.head + k) % this.times!.length;
-      times[k] = this.times![i];
-      orig[k] = this.orig![i];
-      resp[k] = this.resp![i];
+    const ring = new Float32Array(3 * cap);
+    if (this.ring === undefined) {
+      ring[0] = this.t0;
+      ring[1] = this.o0;
+      ring[2] = this.r0;
+    } else {
+      const old = this.ring;
+      const oldCap = old.length / 3;
+      for (let k = 0; k < this.len; k++) {
+        const i = 3 * ((this.head + k) % oldCap);
+        ring[3 * k] = old[i];
+        ring[3 * k + 1] = old[i + 1];
+        ring[3 * k + 2] = old[i + 2];
+      }
     }
-    this.times = times;
-    this.orig = orig;
-    this.resp = resp;
+    this.ring = ring;
     this.head = 0;
   }
 
   /** A check-in older than the latest one (Zeek logs by end time): insert it in order. */
   private insertLate(ts: number, o: number, r: number): void {
+    if (this.ring === undefined) this.grow(4);
     this.push(ts, o, r);
     this.checkins++;
-    const cap = this.times!.length;
+    const ring = this.ring!;
+    const cap = this.cap;
     let k = this.len - 1;
     while (k > 0) {
-      const i = (this.head + k) % cap;
-      const j = (this.head + k - 1) % cap;
-      if (this.times![j] <= this.times![i]) break;
-      swap(this.times!, i, j);
-      swap(this.orig!, i, j);
-      swap(this.resp!, i, j);
+      const i = 3 * ((this.head + k) % cap);
+      const j = 3 * ((this.head + k - 1) % cap);
+      if (ring[j] <= ring[i]) break;
+      for (let c = 0; c < 3; c++) {
+        const t = ring[i + c];
+        ring[i + c] = ring[j + c];
+        ring[j + c] = t;
+      }
       k--;
     }
   }
 
-  /** The ring in time order, as plain arrays of length `len` (stage 2 input). */
+  /** The ring in time order, as arrays of length `n` (stage 2 input). */
   series(): { times: Float64Array; orig: Float64Array; resp: Float64Array; n: number } {
     const n = this.len;
     const times = new Float64Array(n);
     const orig = new Float64Array(n);
     const resp = new Float64Array(n);
-    const cap = this.times ? this.times.length : 0;
+    if (this.ring === undefined) {
+      if (n === 1) {
+        times[0] = this.base + this.t0;
+        orig[0] = this.o0;
+        resp[0] = this.r0;
+      }
+      return { times, orig, resp, n };
+    }
+    const cap = this.cap;
     for (let k = 0; k < n; k++) {
-      const i = (this.head + k) % cap;
-      times[k] = this.times![i];
-      orig[k] = this.orig![i];
-      resp[k] = this.resp![i];
+      const i = 3 * ((this.head + k) % cap);
+      times[k] = this.base + this.ring[i];
+      orig[k] = this.ring[i + 1];
+      resp[k] = this.ring[i + 2];
     }
     return { times, orig, resp, n };
   }
@@ -286,17 +331,7 @@ export class PairState {
     const times = a[16] as number[];
     const orig = a[17] as number[];
     const resp = a[18] as number[];
-    if (times.length > 0) {
-      let cap = 4;
-      while (cap < times.length) cap *= 4;
-      p.times = new Float64Array(Math.min(cap, RING));
-      p.orig = new Float32Array(p.times.length);
-      p.resp = new Float32Array(p.times.length);
-      p.times.set(times);
-      p.orig.set(orig);
-      p.resp.set(resp);
-      p.len = times.length;
-    }
+    for (let k = 0; k < times.length; k++) p.push(times[k], orig[k], resp[k]);
     p.reportedDay = a[19] as number;
     p.score = a[20] as number;
     p.tls = a[21] === true;
@@ -305,8 +340,3 @@ export class PairState {
   }
 }
 
-function swap(a: Float64Array | Float32Array, i: number, j: number): void {
-  const t = a[i];
-  a[i] = a[j];
-  a[j] = t;
-}

@@ -1,0 +1,262 @@
+// `vigil bench beacon`: the labelled beacon benchmark. One generated set (bench/beacon/generate.ts)
+// is scored by vigil's detector, streamed as the agent runs it, and by the RITA v5 reference
+// (bench/beacon/rita.ts) in the same run; the table compares them on the same pairs.
+//
+// `--fit` fits the beacon score's weights (detectors/beacon/score.ts) on training seeds that the
+// reported figures never use, and prints the model to paste there.
+
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { Counters } from '../../agent/metrics.js';
+import { CidrSet } from '../../agent/netaddr.js';
+import type { FlowRecord } from '../../collectors/record.js';
+import { type BeaconConfig, beaconConfigSchema } from '../../detectors/beacon/config.js';
+import { type BeaconResult, BeaconDetector } from '../../detectors/beacon/detector.js';
+import { BEACON_MODEL, combine, SUBSCORE_NAMES, type ScoreModel } from '../../detectors/beacon/score.js';
+import { generateBeaconSet } from './generate.js';
+import { atThreshold, averagePrecision, fitLogistic, recallAtFpr, type Scored } from './metrics.js';
+import { ritaScoreFlows } from './rita.js';
+import type { GeneratedSet, LabelledPair } from './types.js';
+
+export interface BeaconBenchOptions {
+  seed?: number;
+  scale?: number;
+  log: (line: string) => void;
+}
+
+export interface ToolQuality {
+  prAuc: number;
+  recallAt1e3: number;
+  recallAt1e2: number;
+  threshold1e3: number;
+  /** Recall with jitter <= 50 % and >= 20 check-ins, at FPR 1e-3. */
+  recallEasy: number;
+  /** Recall at 90 % jitter (>= 20 check-ins), at FPR 1e-3. */
+  recall90: number;
+}
+
+export interface BeaconBenchResult {
+  pairs: number;
+  positives: number;
+  negatives: number;
+  flows: number;
+  vigil: ToolQuality;
+  rita: ToolQuality;
+  /** At the configured alertScore: recall and false-positive rate. */
+  alert: { threshold: number; recall: number; fpr: number; fp: number };
+  /** Rows: family, then recall per jitter (at FPR 1e-3), for vigil and RITA. */
+  byFamily: { family: string; jitter: number; n: number; vigil: number; rita: number }[];
+  /** Median and p90 relative period error of detected beacons. */
+  periodError: { median: number; p90: number; n: number };
+  stage1PerSec: number;
+  pipelinePerSec: number;
+  ritaPerSec: number;
+  bytesPerPair: number;
+  trackedPairs: number;
+  stage2Runs: number;
+  generateSeconds: number;
+}
+
+function detectorConfig(): BeaconConfig {
+  return beaconConfigSchema.parse({});
+}
+
+function makeDetector(set: GeneratedSet, keep: boolean): BeaconDetector {
+  const cfg = detectorConfig();
+  const local = CidrSet.parse(set.localNets);
+  return new BeaconDetector(
+    { counters: new Counters('beacon'), segmentOf: () => 'default', isLocal: (a) => local.has(a), configFor: () => cfg },
+    cfg,
+    keep,
+  );
+}
+
+/** Streams the set through the detector as the agent does (batches, flush at the watermark). */
+export function runVigil(set: GeneratedSet): { results: Map<string, BeaconResult>; seconds: number; detector: BeaconDetector } {
+  const detector = makeDetector(set, true);
+  const t0 = performance.now();
+  const batch = 4096;
+  let watermark = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < set.flows.length; i += batch) {
+    const end = Math.min(set.flows.length, i + batch);
+    for (let k = i; k < end; k++) {
+      const f = set.flows[k];
+      detector.observeFlow(f);
+      if (f.ts > watermark) watermark = f.ts;
+    }
+    detector.flush(watermark);
+  }
+  detector.flush(Number.POSITIVE_INFINITY);
+  // Pairs that never became candidates are scored too, so every labelled pair has a score.
+  detector.scoreAll();
+  return { results: detector.results, seconds: (performance.now() - t0) / 1000, detector };
+}
+
+/** Stage 1 alone: the per-connection path, no stage 2. */
+function timeStage1(set: GeneratedSet): { perSec: number; bytesPerPair: number; pairs: number } {
+  const gc = exposeGc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const detector = makeDetector(set, false);
+  const t0 = performance.now();
+  for (const f of set.flows) detector.observeFlow(f);
+  const seconds = (performance.now() - t0) / 1000;
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  const pairs = detector.trackedPairs;
+  // Keep the detector alive until after the measurement.
+  const bytesPerPair = pairs > 0 ? (after - before) / pairs : 0;
+  return { perSec: set.flows.length / seconds, bytesPerPair, pairs };
+}
+
+function exposeGc(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as (() => void) | undefined;
+  return gc ?? (() => undefined);
+}
+
+function expectedMeanGap(p: LabelledPair): number | undefined {
+  if (p.period === undefined || p.jitter === undefined) return undefined;
+  if (p.corruption === 'sleepchange') return undefined;
+  switch (p.family) {
+    case 'cobaltstrike':
+      return p.period * (1 - p.jitter / 2);
+    case 'sliver':
+      return p.period * (1 + p.jitter / 2);
+    default:
+      return p.period;
+  }
+}
+
+function quality(items: (Scored & { pair: LabelledPair })[]): ToolQuality {
+  const at3 = recallAtFpr(items, 1e-3);
+  const at2 = recallAtFpr(items, 1e-2);
+  const subsetRecall = (keep: (p: LabelledPair) => boolean) => {
+    const pos = items.filter((i) => i.positive && keep(i.pair));
+    return pos.length === 0 ? 0 : pos.filter((i) => i.score >= at3.threshold).length / pos.length;
+  };
+  return {
+    prAuc: averagePrecision(items),
+    recallAt1e3: at3.recall,
+    recallAt1e2: at2.recall,
+    threshold1e3: at3.threshold,
+    recallEasy: subsetRecall((p) => (p.jitter ?? 0) <= 0.5 && (p.checkins ?? 0) >= 20),
+    recall90: subsetRecall((p) => (p.jitter ?? 0) >= 0.9 && (p.checkins ?? 0) >= 20),
+  };
+}
+
+export function scoreSet(set: GeneratedSet, model: ScoreModel = BEACON_MODEL) {
+  const v = runVigil(set);
+  const t0 = performance.now();
+  const rita = ritaScoreFlows(set.flows, set.window);
+  const ritaSeconds = (performance.now() - t0) / 1000;
+  const vigilItems = set.pairs.map((pair) => {
+    const r = v.results.get(pair.key);
+    const score = r ? (model === BEACON_MODEL ? r.max_score : combine(r.subscores, model)) : 0;
+    return { score, positive: pair.label === 'c2', pair, result: r };
+  });
+  const ritaItems = set.pairs.map((pair) => ({
+    score: rita.get(pair.key)?.score ?? 0,
+    positive: pair.label === 'c2',
+    pair,
+  }));
+  return { vigil: v, vigilItems, ritaItems, ritaSeconds };
+}
+
+export async function runBeaconBench(opts: BeaconBenchOptions): Promise<BeaconBenchResult> {
+  const seed = opts.seed ?? 1;
+  const scale = opts.scale ?? 1;
+  const g0 = performance.now();
+  const set = generateBeaconSet({ seed, scale });
+  const generateSeconds = (performance.now() - g0) / 1000;
+  const positives = set.pairs.filter((p) => p.label === 'c2').length;
+  opts.log(
+    `generated ${set.flows.length.toLocaleString('en-US')} connections, ${set.pairs.length.toLocaleString('en-US')} pairs (${positives} beacons) in ${generateSeconds.toFixed(1)} s (seed ${seed}, scale ${scale})`,
+  );
+  const s1 = timeStage1(set);
+  opts.log(`stage 1: ${Math.round(s1.perSec).toLocaleString('en-US')} connections/s, ${Math.round(s1.bytesPerPair)} bytes per tracked pair`);
+  const scored = scoreSet(set);
+  const vigilQ = quality(scored.vigilItems);
+  const ritaQ = quality(scored.ritaItems);
+  const cfg = detectorConfig();
+  const alert = { threshold: cfg.alertScore, ...atThreshold(scored.vigilItems, cfg.alertScore) };
+
+  const families = [...new Set(set.pairs.filter((p) => p.label === 'c2').map((p) => p.family))].sort();
+  const jitters = [...new Set(set.pairs.filter((p) => p.label === 'c2').map((p) => p.jitter ?? 0))].sort((a, b) => a - b);
+  const byFamily: BeaconBenchResult['byFamily'] = [];
+  for (const family of families) {
+    for (const jitter of jitters) {
+      const vi = scored.vigilItems.filter((i) => i.positive && i.pair.family === family && i.pair.jitter === jitter);
+      const ri = scored.ritaItems.filter((i) => i.positive && i.pair.family === family && i.pair.jitter === jitter);
+      if (vi.length === 0) continue;
+      byFamily.push({
+        family,
+        jitter,
+        n: vi.length,
+        vigil: vi.filter((i) => i.score >= vigilQ.threshold1e3).length / vi.length,
+        rita: ri.filter((i) => i.score >= ritaQ.threshold1e3).length / ri.length,
+      });
+    }
+  }
+  const errors: number[] = [];
+  for (const i of scored.vigilItems) {
+    if (!i.positive || i.score < vigilQ.threshold1e3 || !i.result) continue;
+    const expected = expectedMeanGap(i.pair);
+    if (expected === undefined) continue;
+    errors.push(Math.abs(i.result.period_s - expected) / expected);
+  }
+  errors.sort((a, b) => a - b);
+  return {
+    pairs: set.pairs.length,
+    positives,
+    negatives: set.pairs.length - positives,
+    flows: set.flows.length,
+    vigil: vigilQ,
+    rita: ritaQ,
+    alert,
+    byFamily,
+    periodError: {
+      median: errors[Math.floor(errors.length / 2)] ?? 0,
+      p90: errors[Math.floor(errors.length * 0.9)] ?? 0,
+      n: errors.length,
+    },
+    stage1PerSec: s1.perSec,
+    pipelinePerSec: set.flows.length / scored.vigil.seconds,
+    ritaPerSec: set.flows.length / scored.ritaSeconds,
+    bytesPerPair: s1.bytesPerPair,
+    trackedPairs: s1.pairs,
+    stage2Runs: scored.vigil.detector.counters.get('stage2'),
+    generateSeconds,
+  };
+}
+
+/** Fits the score model on training seeds and reports its quality on the evaluation seed. */
+export async function fitBeaconModel(opts: { trainSeeds: number[]; scale: number; log: (line: string) => void }): Promise<ScoreModel> {
+  const x: number[][] = [];
+  const y: number[] = [];
+  for (const seed of opts.trainSeeds) {
+    const set = generateBeaconSet({ seed, scale: opts.scale });
+    const v = runVigil(set);
+    for (const pair of set.pairs) {
+      const r = v.results.get(pair.key);
+      if (!r) continue; // never reached stage 2: score 0 whatever the weights
+      x.push(SUBSCORE_NAMES.map((n) => r.subscores[n]));
+      y.push(pair.label === 'c2' ? 1 : 0);
+    }
+    opts.log(`seed ${seed}: ${set.pairs.length} pairs, ${v.results.size} scored`);
+  }
+  const w = fitLogistic(x, y, 1e-3);
+  const model: ScoreModel = {
+    bias: round(w[0], 3),
+    weights: Object.fromEntries(SUBSCORE_NAMES.map((n, i) => [n, round(w[i + 1], 3)])) as ScoreModel['weights'],
+    fitted: `logistic fit on seeds ${opts.trainSeeds.join(',')} at scale ${opts.scale}`,
+  };
+  return model;
+}
+
+function round(x: number, d: number): number {
+  const f = 10 ** d;
+  return Math.round(x * f) / f;
+}
+
+export type { FlowRecord };
