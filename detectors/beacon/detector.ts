@@ -265,11 +265,15 @@ export class BeaconDetector implements Detector {
       novelty: round(novelty, 4),
       count: round(count, 4),
     };
-    const strobe = this.isStrobe(pair, cfg);
+    // Faster than one connection per 2 s (strobeRate) is a strobe, never a beacon: reported as
+    // such once it has minStrobeConns connections.
+    const span = pair.last - pair.first;
+    const fast = span > 0 && pair.conns / span > cfg.strobeRate;
+    const strobe = fast && pair.conns >= cfg.minStrobeConns;
     const score = round(combine(subscores), 4);
     pair.score = score;
-    if (score > pair.maxScore) pair.maxScore = score;
-    const alert = !strobe && score >= cfg.alertScore;
+    if (!fast && score > pair.maxScore) pair.maxScore = score;
+    const alert = !fast && score >= cfg.alertScore;
     const result: BeaconResult = {
       src: pair.src,
       dst: pair.respH,
