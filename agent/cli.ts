@@ -187,15 +187,30 @@ export function buildProgram(): Command {
   program
     .command('bench')
     .description('run benchmarks against reference tools in the same run and print the table')
-    .argument('[suite]', 'which benchmark: zeek (conn.log parsing vs awk, jq) or hub (summaries stored per second)', 'zeek')
+    .argument(
+      '[suite]',
+      'which benchmark: zeek (conn.log parsing vs awk, jq), hub (summaries stored per second) or beacon (labelled beacon set, vigil vs the RITA v5 score)',
+      'zeek',
+    )
     .option('--lines <n>', 'lines in the generated conn.log (zeek suite)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1000) throw new UsageError(`--lines must be a whole number >= 1000, got "${v}"`);
       return n;
     })
-    .action(async (suite: string, opts: { lines?: number }) => {
+    .option('--scale <x>', 'size of the generated set (beacon suite; 1 = 58 k pairs, 2.8 M connections)', (v) => {
+      const n = Number(v);
+      if (!(n > 0 && n <= 4)) throw new UsageError(`--scale must be a number in (0, 4], got "${v}"`);
+      return n;
+    })
+    .option('--seed <n>', 'seed of the generated set (beacon suite)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new UsageError(`--seed must be a whole number, got "${v}"`);
+      return n;
+    })
+    .option('--fit', 'beacon suite: fit the score weights on training seeds and print the model instead')
+    .action(async (suite: string, opts: { lines?: number; scale?: number; seed?: number; fit?: boolean }) => {
       const { runBenchSuite } = await import('../bench/index.js');
-      await runBenchSuite(suite, { lines: opts.lines, out: process.stdout });
+      await runBenchSuite(suite, { ...opts, out: process.stdout });
     });
 
   return program;

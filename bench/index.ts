@@ -3,12 +3,21 @@
 // shared and absolute times mean little.
 
 import type { Writable } from 'node:stream';
+import { fitBeaconModel, runBeaconBench } from './beacon/index.js';
 import { runHubBench } from './hub.js';
 import { runZeekBench } from './zeek.js';
 
-export const SUITES = ['zeek', 'hub'] as const;
+export const SUITES = ['zeek', 'hub', 'beacon'] as const;
 
-export async function runBenchSuite(suite: string, opts: { lines?: number; out: Writable }): Promise<void> {
+export interface BenchOptions {
+  lines?: number;
+  scale?: number;
+  seed?: number;
+  fit?: boolean;
+  out: Writable;
+}
+
+export async function runBenchSuite(suite: string, opts: BenchOptions): Promise<void> {
   const log = (line: string) => opts.out.write(`${line}\n`);
   switch (suite) {
     case 'zeek': {
@@ -38,6 +47,46 @@ export async function runBenchSuite(suite: string, opts: { lines?: number; out: 
       log(
         `| latency at ${Math.round(r.pacedPerSec).toLocaleString('en-US')} summaries/s, p50 / p99 | ${r.pacedP50Ms} ms / ${r.pacedP99Ms} ms |`,
       );
+      return;
+    }
+    case 'beacon': {
+      if (opts.fit) {
+        const model = await fitBeaconModel({ trainSeeds: [101, 102, 103], scale: opts.scale ?? 0.5, log });
+        log('');
+        log('fitted model (paste into detectors/beacon/score.ts):');
+        log(JSON.stringify(model, null, 2));
+        return;
+      }
+      const r = await runBeaconBench({ seed: opts.seed, scale: opts.scale, log });
+      const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+      log('');
+      log(`${r.pairs.toLocaleString('en-US')} pairs (${r.positives} beacons, ${r.negatives.toLocaleString('en-US')} benign), ${r.flows.toLocaleString('en-US')} connections`);
+      log('');
+      log('| measure | vigil | RITA v5 score (reference) |');
+      log('|---|---:|---:|');
+      log(`| PR-AUC | ${r.vigil.prAuc.toFixed(3)} | ${r.rita.prAuc.toFixed(3)} |`);
+      log(`| recall at FPR 1e-3 | ${pct(r.vigil.recallAt1e3)} | ${pct(r.rita.recallAt1e3)} |`);
+      log(`| recall at FPR 1e-2 | ${pct(r.vigil.recallAt1e2)} | ${pct(r.rita.recallAt1e2)} |`);
+      log(`| recall at FPR 1e-3, jitter <= 50 %, >= 20 check-ins | ${pct(r.vigil.recallEasy)} | ${pct(r.rita.recallEasy)} |`);
+      log(`| recall at FPR 1e-3, jitter 90 %, >= 20 check-ins | ${pct(r.vigil.recall90)} | ${pct(r.rita.recall90)} |`);
+      log(`| score threshold for FPR 1e-3 | ${r.vigil.threshold1e3.toFixed(3)} | ${r.rita.threshold1e3.toFixed(3)} |`);
+      log(`| connections/s, whole detector (streamed) | ${Math.round(r.pipelinePerSec).toLocaleString('en-US')} | ${Math.round(r.ritaPerSec).toLocaleString('en-US')} |`);
+      log('');
+      log(`vigil at its default alertScore ${r.alert.threshold}: recall ${pct(r.alert.recall)}, false-positive rate ${r.alert.fpr.toExponential(1)} (${r.alert.fp} benign pairs)`);
+      log(`period error of detected beacons (vs the mean gap of their semantics): median ${pct(r.periodError.median)}, p90 ${pct(r.periodError.p90)} (${r.periodError.n} beacons)`);
+      log(`stage 1: ${Math.round(r.stage1PerSec).toLocaleString('en-US')} connections/s, ${Math.round(r.bytesPerPair)} bytes per tracked pair (${r.trackedPairs.toLocaleString('en-US')} pairs); stage 2 ran ${r.stage2Runs.toLocaleString('en-US')} times`);
+      log('');
+      log('recall at FPR 1e-3 by family and jitter (vigil / RITA):');
+      const jitters = [...new Set(r.byFamily.map((b) => b.jitter))].sort((a, b) => a - b);
+      log(`| family | ${jitters.map((j) => `j=${Math.round(j * 100)}%`).join(' | ')} |`);
+      log(`|---|${jitters.map(() => '---:').join('|')}|`);
+      for (const family of [...new Set(r.byFamily.map((b) => b.family))]) {
+        const cells = jitters.map((j) => {
+          const b = r.byFamily.find((x) => x.family === family && x.jitter === j);
+          return b ? `${Math.round(100 * b.vigil)} / ${Math.round(100 * b.rita)}` : '';
+        });
+        log(`| ${family} | ${cells.join(' | ')} |`);
+      }
       return;
     }
     default:
