@@ -56,6 +56,7 @@ export async function runBeacons(opts: BeaconsOptions): Promise<BeaconsReport> {
     },
   );
   detector.flush(Number.POSITIVE_INFINITY);
+  detector.finish();
   if (opts.all) detector.scoreAll();
   const results = [...detector.results.values()]
     .filter((r) => opts.all || r.alert || r.strobe)

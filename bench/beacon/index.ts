@@ -12,7 +12,13 @@ import { CidrSet } from '../../agent/netaddr.js';
 import type { FlowRecord } from '../../collectors/record.js';
 import { type BeaconConfig, beaconConfigSchema } from '../../detectors/beacon/config.js';
 import { type BeaconResult, BeaconDetector } from '../../detectors/beacon/detector.js';
-import { BEACON_MODEL, combine, SUBSCORE_NAMES, type ScoreModel } from '../../detectors/beacon/score.js';
+import {
+  BEACON_MODEL,
+  CONTEXT_SUBSCORES,
+  combine,
+  type ScoreModel,
+  TIMING_SUBSCORES,
+} from '../../detectors/beacon/score.js';
 import { generateBeaconSet } from './generate.js';
 import { atThreshold, averagePrecision, fitLogistic, recallAtFpr, type Scored } from './metrics.js';
 import { ritaScoreFlows } from './rita.js';
@@ -87,6 +93,7 @@ export function runVigil(set: GeneratedSet): { results: Map<string, BeaconResult
     detector.flush(watermark);
   }
   detector.flush(Number.POSITIVE_INFINITY);
+  detector.finish();
   // Pairs that never became candidates are scored too, so every labelled pair has a score.
   detector.scoreAll();
   return { results: detector.results, seconds: (performance.now() - t0) / 1000, detector };
@@ -230,28 +237,65 @@ export async function runBeaconBench(opts: BeaconBenchOptions): Promise<BeaconBe
   };
 }
 
-/** Fits the score model on training seeds and reports its quality on the evaluation seed. */
+/**
+ * Benign kinds of the generator that run on a timer by design (services): the suspicion model
+ * learns to tell beacons from these; the periodicity model learns from the others.
+ */
+export const PERIODIC_BENIGN = new Set([
+  'ntp',
+  'update',
+  'telemetry',
+  'scrape',
+  'mailpoll',
+  'push',
+  'avupdate',
+  'calsync',
+  'iot',
+  'license',
+  'saasagent',
+  'vpnkeepalive',
+  'retries',
+  'backoffpoll',
+]);
+
+/** Fits the score model on training seeds (never the evaluation seed). */
 export async function fitBeaconModel(opts: { trainSeeds: number[]; scale: number; log: (line: string) => void }): Promise<ScoreModel> {
-  const x: number[][] = [];
-  const y: number[] = [];
+  const tx: number[][] = [];
+  const ty: number[] = [];
+  const cx: number[][] = [];
+  const cy: number[] = [];
   for (const seed of opts.trainSeeds) {
     const set = generateBeaconSet({ seed, scale: opts.scale });
     const v = runVigil(set);
     for (const pair of set.pairs) {
       const r = v.results.get(pair.key);
       if (!r) continue; // never reached stage 2: score 0 whatever the weights
-      x.push(SUBSCORE_NAMES.map((n) => r.subscores[n]));
-      y.push(pair.label === 'c2' ? 1 : 0);
+      const c2 = pair.label === 'c2';
+      const periodicService = !c2 && PERIODIC_BENIGN.has(pair.family);
+      if (c2 || !periodicService) {
+        tx.push(TIMING_SUBSCORES.map((n) => r.subscores[n]));
+        ty.push(c2 ? 1 : 0);
+      }
+      if (c2 || periodicService) {
+        cx.push(CONTEXT_SUBSCORES.map((n) => r.subscores[n]));
+        cy.push(c2 ? 1 : 0);
+      }
     }
     opts.log(`seed ${seed}: ${set.pairs.length} pairs, ${v.results.size} scored`);
   }
-  const w = fitLogistic(x, y, 1e-3);
-  const model: ScoreModel = {
-    bias: round(w[0], 3),
-    weights: Object.fromEntries(SUBSCORE_NAMES.map((n, i) => [n, round(w[i + 1], 3)])) as ScoreModel['weights'],
-    fitted: `logistic fit on seeds ${opts.trainSeeds.join(',')} at scale ${opts.scale}`,
+  const tw = fitLogistic(tx, ty, { nonNegative: true });
+  const cw = fitLogistic(cx, cy, { nonNegative: true });
+  return {
+    periodicity: {
+      bias: round(tw[0], 3),
+      weights: Object.fromEntries(TIMING_SUBSCORES.map((n, i) => [n, round(tw[i + 1], 3)])) as ScoreModel['periodicity']['weights'],
+    },
+    suspicion: {
+      bias: round(cw[0], 3),
+      weights: Object.fromEntries(CONTEXT_SUBSCORES.map((n, i) => [n, round(cw[i + 1], 3)])) as ScoreModel['suspicion']['weights'],
+    },
+    fitted: `logistic fits on seeds ${opts.trainSeeds.join(',')} at scale ${opts.scale}`,
   };
-  return model;
 }
 
 function round(x: number, d: number): number {

@@ -75,8 +75,36 @@ function nextUp(x: number): number {
  * Logistic regression by Newton's method (IRLS) with a small L2 penalty; returns the bias and
  * one weight per feature. Used by `vigil bench beacon --fit` to fit the beacon score's weights.
  */
-export function fitLogistic(x: readonly number[][], y: readonly number[], l2 = 1e-3, iterations = 50): number[] {
-  const d = x[0].length + 1;
+export function fitLogistic(
+  x: readonly number[][],
+  y: readonly number[],
+  opts: { l2?: number; iterations?: number; nonNegative?: boolean } = {},
+): number[] {
+  const l2 = opts.l2 ?? 1e-3;
+  const iterations = opts.iterations ?? 50;
+  if (!opts.nonNegative) return newton(x, y, l2, iterations);
+  // Active set: features whose weight comes out negative are held at zero and the rest refitted.
+  const active = x[0].map(() => true);
+  for (;;) {
+    const cols = active.flatMap((a, i) => (a ? [i] : []));
+    const sub = x.map((r) => cols.map((i) => r[i]));
+    const w = cols.length > 0 ? newton(sub, y, l2, iterations) : newton(x.map(() => []), y, l2, iterations);
+    let worst = -1;
+    for (let k = 0; k < cols.length; k++) if (w[k + 1] < 0 && (worst < 0 || w[k + 1] < w[worst + 1])) worst = k;
+    if (worst < 0) {
+      const full = new Array<number>(x[0].length + 1).fill(0);
+      full[0] = w[0];
+      cols.forEach((i, k) => {
+        full[i + 1] = w[k + 1];
+      });
+      return full;
+    }
+    active[cols[worst]] = false;
+  }
+}
+
+function newton(x: readonly number[][], y: readonly number[], l2: number, iterations: number): number[] {
+  const d = (x[0]?.length ?? 0) + 1;
   const w = new Array<number>(d).fill(0);
   const row = (i: number) => [1, ...x[i]];
   for (let it = 0; it < iterations; it++) {

@@ -101,10 +101,20 @@ function sortedCopy(a: ArrayLike<number>, n = a.length): Float64Array {
   return out.sort();
 }
 
-/** Share of values within max(32, 10 %) of their median; 0 for no values. */
-export function sizeConsistency(values: ArrayLike<number>, n: number): { share: number; median: number } {
+/**
+ * Share of values within max(32, 10 %) of their median; 0 for no values. Check-ins that got no
+ * answer (`answered[i]` false) are left out: a refused attempt carries no payload to compare.
+ */
+export function sizeConsistency(
+  values: ArrayLike<number>,
+  n: number,
+  answered?: (i: number) => boolean,
+): { share: number; median: number } {
+  const kept: number[] = [];
+  for (let i = 0; i < n; i++) if (!answered || answered(i)) kept.push(values[i]);
+  n = kept.length;
   if (n === 0) return { share: 0, median: 0 };
-  const s = sortedCopy(values, n);
+  const s = Float64Array.from(kept).sort();
   const median = quantile(s, 0.5);
   const tol = Math.max(32, 0.1 * median);
   let inside = 0;
@@ -308,8 +318,9 @@ export function analyzeCheckins(series: CheckinSeries, seed = 1): PeriodicityRes
   const p90 = quantile(keptSorted, 0.9);
   const tail = medianGap > 0 ? clamp01(1 - (p90 / medianGap - 1.75) / 1.5) : 0;
 
-  const so = sizeConsistency(series.orig, n);
-  const sr = sizeConsistency(series.resp, n);
+  const answered = (i: number) => series.resp[i] > 0;
+  const so = sizeConsistency(series.orig, n, answered);
+  const sr = sizeConsistency(series.resp, n, answered);
   const size = (2 * so.share + sr.share) / 3;
 
   return {

@@ -17,8 +17,8 @@ import { clamp01, type Detector, type Finding, severityFor } from '../detector.j
 import { analyzeCheckins, type PeriodicityResult } from './analysis.js';
 import type { BeaconConfig } from './config.js';
 import { destinationOf } from './key.js';
-import { PairState, RING } from './pairs.js';
-import { BEACON_MODEL, combine, type SubscoreName } from './score.js';
+import { PairIndex, PairState, RING } from './pairs.js';
+import { BEACON_MODEL, combineParts, type SubscoreName } from './score.js';
 
 export interface BeaconContext {
   counters: Counters;
@@ -65,19 +65,21 @@ export interface BeaconResult {
   size_sent: number;
   size_received: number;
   subscores: Record<SubscoreName, number>;
+  /** The two factors of the score (score.ts): is it on a timer, and is it suspicious for one. */
+  periodicity: number;
+  suspicion: number;
   detail: PeriodicityResult['detail'];
 }
 
 export class BeaconDetector implements Detector {
   readonly name = 'beacon';
   readonly counters: Counters;
-  private pairs = new Map<string, PairState>();
+  private readonly pairs = new PairIndex();
   private dests = new Map<string, DestState>();
-  /** Pairs that passed stage 1 and have check-ins not yet scored. */
-  private candidates = new Set<PairState>();
+  /** Findings made by stage 2 since the last flush. */
+  private pending: Finding[] = [];
   /** Latest result per pair key (for `vigil beacons --all`). */
   readonly results = new Map<string, BeaconResult>();
-  private clockPairs: Iterator<[string, PairState]> | undefined;
   private clockDests: Iterator<[string, DestState]> | undefined;
   private readonly maxPairs: number;
   private readonly maxDests: number;
@@ -112,14 +114,16 @@ export class BeaconDetector implements Detector {
       const respLocal = f.local_resp ?? this.ctx.isLocal(f.resp_h);
       if (respLocal || isGroupAddress(f.resp_h)) return;
     }
-    const dest = destinationOf(f);
-    const key = `${f.orig_h}>${dest}`;
-    let pair = this.pairs.get(key);
+    const name = f.server_name;
+    const named = name !== undefined && name !== '';
+    const head = named ? name.toLowerCase() : f.resp_h;
+    let pair = this.pairs.find(f.orig_h, head, named, f.resp_p, f.proto);
     if (pair === undefined) {
-      if (this.pairs.size >= this.maxPairs) this.evictPair();
+      if (this.pairs.size >= this.maxPairs) this.pairs.evict((p) => this.forget(p));
       const segment = this.ctx.segmentOf(f.orig_h, f.vlan);
-      pair = new PairState(segment, f.orig_h, dest, f.resp_h, f.resp_p, f.proto, f.server_name, f.ts);
-      this.pairs.set(key, pair);
+      const dest = destinationOf(f);
+      pair = new PairState(segment, f.orig_h, dest, f.resp_h, f.resp_p, f.proto, named ? name : undefined, f.ts);
+      this.pairs.insert(pair, head);
       this.noteSource(dest, f.ts);
     } else {
       pair.touched = true;
@@ -127,9 +131,20 @@ export class BeaconDetector implements Detector {
     if (!pair.tls && (f.resp_p === 443 || (f.service !== undefined && f.service.includes('ssl')))) pair.tls = true;
     const failed = f.conn_state !== undefined && FAILED_STATES.has(f.conn_state);
     const cfg = this.ctx.configFor(pair.segment);
-    if (!pair.add(f.ts, f.orig_bytes ?? 0, f.resp_bytes ?? 0, failed, cfg.mergeSeconds, cfg.mergeFraction)) return;
-    if (pair.checkins >= cfg.minCheckins && !this.candidates.has(pair) && this.isCandidate(pair, cfg)) {
-      this.candidates.add(pair);
+    if (!pair.add(f.ts, f.orig_bytes ?? 0, f.resp_bytes ?? 0, failed, cfg.mergeSeconds, cfg.mergeFraction, f.duration))
+      return;
+    if (pair.checkins < cfg.minCheckins) return;
+    if (!pair.candidate) {
+      if (!this.isCandidate(pair, cfg)) return;
+      pair.candidate = true;
+    }
+    // Stage 2 runs at the check-in that makes it due, so the findings do not depend on how the
+    // input was cut into batches (an agent tailing a log and a replay of it agree).
+    const grown = pair.checkins - pair.scoredAt;
+    const need = Math.min(RING, Math.max(4, Math.ceil(0.1 * pair.scoredAt)));
+    if (grown >= need && pair.lastCheckin - pair.scoredTs >= cfg.rescoreSeconds) {
+      const finding = this.scorePair(pair, pair.lastCheckin);
+      if (finding) this.pending.push(finding);
     }
   }
 
@@ -161,27 +176,11 @@ export class BeaconDetector implements Detector {
     d.sources++;
   }
 
-  /** CLOCK eviction: the first pair without its touched bit, clearing bits on the way. */
-  private evictPair(): void {
-    for (let guard = 0; guard <= 2 * this.pairs.size + 1; guard++) {
-      if (!this.clockPairs) this.clockPairs = this.pairs.entries();
-      const next = this.clockPairs.next();
-      if (next.done) {
-        this.clockPairs = undefined;
-        continue;
-      }
-      const [key, pair] = next.value;
-      if (pair.touched) {
-        pair.touched = false;
-        continue;
-      }
-      this.pairs.delete(key);
-      this.candidates.delete(pair);
-      const d = this.dests.get(pair.dest);
-      if (d !== undefined && d.sources > 0) d.sources--;
-      this.counters.add('evicted');
-      return;
-    }
+  /** A pair evicted from the table: its candidacy and its count in the destination go too. */
+  private forget(pair: PairState): void {
+    const d = this.dests.get(pair.dest);
+    if (d !== undefined && d.sources > 0) d.sources--;
+    this.counters.add('evicted');
   }
 
   private evictDest(): void {
@@ -203,32 +202,41 @@ export class BeaconDetector implements Detector {
     }
   }
 
-  flush(eventTime: number): Finding[] {
-    const final = eventTime === Number.POSITIVE_INFINITY;
+  /** Findings made since the last call, in event-time order. */
+  flush(_eventTime: number): Finding[] {
+    if (this.pending.length === 0) return [];
+    const findings = this.pending.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.pending = [];
+    this.counters.emitted += findings.length;
+    return findings;
+  }
+
+  /**
+   * End of input for a one-shot analysis (`vigil beacons`, the benchmark): candidates with
+   * check-ins not yet scored are scored now. The agent does not call this: it keeps waiting for
+   * more check-ins.
+   */
+  finish(): Finding[] {
     const findings: Finding[] = [];
-    const due: PairState[] = [];
-    for (const pair of this.candidates) {
-      const grown = pair.checkins - pair.scoredAt;
-      const need = Math.min(RING, Math.max(4, Math.ceil(0.1 * pair.scoredAt)));
-      if (final ? grown > 0 : grown >= need && eventTime - pair.scoredTs >= this.ctx.configFor(pair.segment).rescoreSeconds) {
-        due.push(pair);
-      }
-    }
-    due.sort((a, b) => (a.src < b.src ? -1 : a.src > b.src ? 1 : a.dest < b.dest ? -1 : a.dest > b.dest ? 1 : 0));
-    for (const pair of due) {
-      const finding = this.scorePair(pair, final ? pair.last : eventTime);
-      if (finding) findings.push(finding);
+    for (const pair of this.sortedPairs()) {
+      if (!pair.candidate || pair.checkins === pair.scoredAt) continue;
+      const f = this.scorePair(pair, pair.last);
+      if (f) findings.push(f);
     }
     this.counters.emitted += findings.length;
     return findings;
   }
 
+  private sortedPairs(): PairState[] {
+    return [...this.pairs.values()].sort((a, b) =>
+      a.src < b.src ? -1 : a.src > b.src ? 1 : a.dest < b.dest ? -1 : a.dest > b.dest ? 1 : 0,
+    );
+  }
+
   /** Runs stage 2 on every pair with enough check-ins, candidate or not (`vigil beacons --all`). */
   scoreAll(): Finding[] {
     const findings: Finding[] = [];
-    const keys = [...this.pairs.keys()].sort();
-    for (const key of keys) {
-      const pair = this.pairs.get(key)!;
+    for (const pair of this.sortedPairs()) {
       const cfg = this.ctx.configFor(pair.segment);
       if (pair.checkins < cfg.minCheckins || pair.checkins === pair.scoredAt) continue;
       const f = this.scorePair(pair, pair.last);
@@ -241,7 +249,6 @@ export class BeaconDetector implements Detector {
   private scorePair(pair: PairState, now: number): Finding | undefined {
     pair.scoredAt = pair.checkins;
     pair.scoredTs = now;
-    this.candidates.delete(pair);
     const cfg = this.ctx.configFor(pair.segment);
     if (!cfg.enabled) return undefined;
     if (this.allowed(pair, cfg)) {
@@ -251,7 +258,18 @@ export class BeaconDetector implements Detector {
     this.counters.add('stage2');
     const series = pair.series();
     if (series.n < 4) return undefined;
-    const analysis = analyzeCheckins(series, hashSeed(pair.src, pair.dest));
+    const seed = hashSeed(pair.src, pair.dest);
+    let analysis = analyzeCheckins(series, seed);
+    // A changed sleep leaves two regimes in the ring: the recent half is judged on its own too,
+    // and the more periodic reading is kept.
+    if (series.n >= 32) {
+      const half = Math.floor(series.n / 2);
+      const recent = analyzeCheckins(
+        { times: series.times.subarray(half), orig: series.orig.subarray(half), resp: series.resp.subarray(half), n: series.n - half },
+        seed,
+      );
+      if (timingEvidence(recent) > timingEvidence(analysis)) analysis = recent;
+    }
     const d = this.dests.get(pair.dest);
     const sources = d ? Math.max(1, d.sources) : 1;
     const totalSources = this.sourceCount();
@@ -259,18 +277,26 @@ export class BeaconDetector implements Detector {
     const age = d ? Math.max(0, pair.first - d.firstSeen) : 0;
     const novelty = clamp01(1 - age / (7 * 86400));
     const count = clamp01(Math.log2(Math.max(1, analysis.detail.beats) / cfg.minCheckins) / 4);
+    // A check-in is a short exchange; a channel held open (push, streaming) is something else.
+    const short = pair.conns > 0 ? 1 - pair.held / pair.conns : 0;
+    // A service that (almost) never answers is being retried, not commanded; a C2 server that
+    // is down for a while still answers most check-ins: 1 from half answered upwards.
+    const answered = pair.conns > 0 ? clamp01(2 * (1 - pair.failed / pair.conns)) : 0;
     const subscores: Record<SubscoreName, number> = {
       ...analysis.subscores,
       prevalence: round(prevalence, 4),
       novelty: round(novelty, 4),
       count: round(count, 4),
+      short: round(short, 4),
+      answered: round(answered, 4),
     };
     // Faster than one connection per 2 s (strobeRate) is a strobe, never a beacon: reported as
     // such once it has minStrobeConns connections.
     const span = pair.last - pair.first;
     const fast = span > 0 && pair.conns / span > cfg.strobeRate;
     const strobe = fast && pair.conns >= cfg.minStrobeConns;
-    const score = round(combine(subscores), 4);
+    const parts = combineParts(subscores);
+    const score = round(parts.score, 4);
     pair.score = score;
     if (!fast && score > pair.maxScore) pair.maxScore = score;
     const alert = !fast && score >= cfg.alertScore;
@@ -296,6 +322,8 @@ export class BeaconDetector implements Detector {
       size_sent: analysis.detail.size_orig_median,
       size_received: analysis.detail.size_resp_median,
       subscores,
+      periodicity: round(parts.periodicity, 4),
+      suspicion: round(parts.suspicion, 4),
       detail: analysis.detail,
     };
     if (this.keepResults) this.results.set(`${pair.src}>${pair.dest}`, result);
@@ -344,6 +372,8 @@ export class BeaconDetector implements Detector {
         extra: r.detail.extra,
         offline_breaks: r.detail.breaks,
         fft_ratio: r.detail.fft_ratio,
+        periodicity: r.periodicity,
+        suspicion: r.suspicion,
         model: BEACON_MODEL.fitted,
       },
       summary: `${pair.src} -> ${dest}: ${what}, typical ${Math.round(r.size_sent)} B sent / ${Math.round(r.size_received)} B received, reached by ${r.sources} host(s)`,
@@ -404,10 +434,9 @@ export class BeaconDetector implements Detector {
       this.counters.add('snapshot_discarded');
       return;
     }
-    this.pairs = new Map();
+    this.pairs.clear();
     this.dests = new Map();
-    this.candidates = new Set();
-    this.clockPairs = undefined;
+    this.pending = [];
     this.clockDests = undefined;
     for (const [k, firstSeen, sources] of s.dests) {
       this.dests.set(k, { firstSeen, sources, touched: false });
@@ -415,7 +444,8 @@ export class BeaconDetector implements Detector {
     for (const a of s.pairs) {
       const p = PairState.fromJSON(a);
       p.scoredAt = p.checkins; // scored before the snapshot; rescored when it grows
-      this.pairs.set(`${p.src}>${p.dest}`, p);
+      const named = p.server !== undefined && p.server !== '';
+      this.pairs.insert(p, named ? p.server!.toLowerCase() : p.respH);
     }
   }
 
@@ -429,8 +459,16 @@ export class BeaconDetector implements Detector {
   }
 
   get candidateCount(): number {
-    return this.candidates.size;
+    let n = 0;
+    for (const p of this.pairs.values()) if (p.candidate) n++;
+    return n;
   }
+}
+
+/** Sum of the timing sub-scores: which of two readings of the same pair is more periodic. */
+function timingEvidence(a: PeriodicityResult): number {
+  const s = a.subscores;
+  return s.gaps + s.dispersion + s.tail + s.fft + s.acf;
 }
 
 /** Multicast and broadcast destinations stay on the local link: never outbound. */

@@ -52,6 +52,8 @@ export class PairState {
   conns = 0;
   /** Connections without an answer (S0, REJ, ...). */
   failed = 0;
+  /** Connections held open for half a period or more (push channels, streams), not check-ins. */
+  held = 0;
   /** Connections merged into the previous check-in (parallel requests, retries). */
   merged = 0;
   checkins = 0;
@@ -76,6 +78,8 @@ export class PairState {
   private r0 = 0;
   head = 0;
   len = 0;
+  /** Passed the stage 1 gate (stays so: stage 2 decides from then on). */
+  candidate = false;
   /** Check-ins when stage 2 last ran, and its event time. */
   scoredAt = 0;
   scoredTs = Number.NEGATIVE_INFINITY;
@@ -84,6 +88,9 @@ export class PairState {
   maxScore = 0;
   /** UTC day of the last finding, to report a pair at most once per day. */
   reportedDay = -1;
+  /** PairIndex links: the destination head it is filed under, and the next pair with that head. */
+  indexHead = '';
+  sibling: PairState | undefined;
   /** Seen as TLS (Zeek's `ssl` service or port 443). */
   tls = false;
   /**
@@ -110,9 +117,18 @@ export class PairState {
    * Adds a connection. Returns true when it started a new check-in, false when it was merged
    * into the latest one.
    */
-  add(ts: number, origBytes: number, respBytes: number, failed: boolean, mergeSeconds: number, mergeFraction: number): boolean {
+  add(
+    ts: number,
+    origBytes: number,
+    respBytes: number,
+    failed: boolean,
+    mergeSeconds: number,
+    mergeFraction: number,
+    duration = 0,
+  ): boolean {
     this.conns++;
     if (failed) this.failed++;
+    if (duration >= (this.period > 0 ? 0.5 * this.period : 30)) this.held++;
     if (ts > this.last) this.last = ts;
     if (ts < this.first) this.first = ts;
     const window = Math.max(mergeSeconds, mergeFraction * this.period);
@@ -302,6 +318,9 @@ export class PairState {
       this.reportedDay,
       this.score,
       this.tls,
+      this.held,
+      this.candidate,
+      Number.isFinite(this.scoredTs) ? this.scoredTs : null,
     ];
   }
 
@@ -335,8 +354,93 @@ export class PairState {
     p.reportedDay = a[19] as number;
     p.score = a[20] as number;
     p.tls = a[21] === true;
+    p.held = typeof a[22] === 'number' ? a[22] : 0;
+    p.candidate = a[23] === true;
+    p.scoredTs = typeof a[24] === 'number' ? a[24] : Number.NEGATIVE_INFINITY;
     p.refresh();
     return p;
   }
 }
 
+
+/**
+ * The pairs, found without building a key string per connection (concatenating one costs more
+ * than everything else stage 1 does): source → destination head (server name, or responder
+ * address) → the pairs with that head, chained by responder port and transport when unnamed.
+ * Eviction is CLOCK over sources: the hand visits one source at a time, evicting its pairs not
+ * touched since the last visit and clearing the bit of the others.
+ */
+export class PairIndex {
+  private bySrc = new Map<string, Map<string, PairState>>();
+  private hand: Iterator<[string, Map<string, PairState>]> | undefined;
+  size = 0;
+
+  find(src: string, head: string, named: boolean, port: number, proto: string): PairState | undefined {
+    const inner = this.bySrc.get(src);
+    if (inner === undefined) return undefined;
+    for (let p = inner.get(head); p !== undefined; p = p.sibling) {
+      if (named ? p.server !== undefined : p.server === undefined && p.respP === port && p.proto === proto) return p;
+    }
+    return undefined;
+  }
+
+  insert(pair: PairState, head: string): void {
+    let inner = this.bySrc.get(pair.src);
+    if (inner === undefined) {
+      inner = new Map();
+      this.bySrc.set(pair.src, inner);
+    }
+    pair.indexHead = head;
+    pair.sibling = inner.get(head);
+    inner.set(head, pair);
+    this.size++;
+  }
+
+  /** Evicts at least one pair (unless empty); calls `evicted` for each. */
+  evict(evicted: (p: PairState) => void): void {
+    let removed = 0;
+    for (let guard = 0; removed === 0 && guard <= 2 * this.bySrc.size + 1; guard++) {
+      if (!this.hand) this.hand = this.bySrc.entries();
+      const next = this.hand.next();
+      if (next.done) {
+        this.hand = undefined;
+        continue;
+      }
+      const [src, inner] = next.value;
+      for (const [head, first] of inner) {
+        let keep: PairState | undefined;
+        let last: PairState | undefined;
+        for (let p: PairState | undefined = first; p !== undefined; ) {
+          const following: PairState | undefined = p.sibling;
+          if (p.touched) {
+            p.touched = false;
+            p.sibling = undefined;
+            if (last) last.sibling = p;
+            else keep = p;
+            last = p;
+          } else {
+            removed++;
+            this.size--;
+            evicted(p);
+          }
+          p = following;
+        }
+        if (keep) inner.set(head, keep);
+        else inner.delete(head);
+      }
+      if (inner.size === 0) this.bySrc.delete(src);
+    }
+  }
+
+  *values(): IterableIterator<PairState> {
+    for (const inner of this.bySrc.values()) {
+      for (const first of inner.values()) for (let p: PairState | undefined = first; p; p = p.sibling) yield p;
+    }
+  }
+
+  clear(): void {
+    this.bySrc = new Map();
+    this.hand = undefined;
+    this.size = 0;
+  }
+}

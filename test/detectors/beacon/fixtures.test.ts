@@ -41,7 +41,7 @@ describe('vigil beacons on real captures', () => {
     expect(b.period_s as number).toBeGreaterThan(200);
     expect(b.period_s as number).toBeLessThan(300);
     expect(b.count as number).toBeGreaterThanOrEqual(390);
-    expect(b.score as number).toBeGreaterThan(0.9);
+    expect(b.score as number).toBeGreaterThanOrEqual(0.7); // the default alertScore
     // DESIGN §6 fields, in order.
     expect(Object.keys(b).slice(0, 13)).toEqual([
       'src', 'dst', 'dport', 'proto', 'server', 'score', 'alert', 'period_s', 'jitter', 'count', 'conns', 'failed', 'first',
