@@ -19,6 +19,11 @@ export const DEMO_PLANTED = [
     day: '2026-10-27',
     what: 'workstation uploads ~1.6 GB to one external server over HTTPS in the evening (exfiltration)',
   },
+  {
+    host: '192.168.10.15',
+    day: '2026-10-28',
+    what: 'workstation checks in with a C2 server every ~5 min, day and night (Cobalt Strike style, 20 % jitter)',
+  },
 ] as const;
 
 export const DEMO_NETWORK = {
@@ -159,6 +164,17 @@ export function generateDemoFlows(seed = 20261005): FlowRecord[] {
         accepted ? 400 : 0,
         accepted ? 'SF' : 'S0',
       );
+    }
+  }
+
+  // Planted 3: a C2 beacon from day 23 (Wednesday 2026-10-28) to the end: sleep 300 s with
+  // Cobalt Strike's jitter (each sleep 300 × (1 − U[0, 0.2])), small fixed-size check-ins.
+  {
+    let ts = DEMO_START + 23 * 86400 + 10 * 3600 + 17 * 60;
+    const end = DEMO_START + DEMO_DAYS * 86400;
+    while (ts < end) {
+      add(ts, '192.168.10.15', '203.0.113.200', 443, 'tcp', 'ssl', 340 + Math.round(8 * rand()), 210);
+      ts += 300 * (1 - 0.2 * rand());
     }
   }
 

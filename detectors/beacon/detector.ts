@@ -337,6 +337,8 @@ export class BeaconDetector implements Detector {
   private finding(pair: PairState, r: BeaconResult, now: number): Finding {
     const type = r.strobe ? 'beacon.strobe' : 'beacon.periodic';
     const attack = pair.tls ? ['T1071', 'T1573'] : ['T1071'];
+    // Megabytes per check-in is a scheduled transfer (exfiltration in chunks), not a check-in.
+    if (r.size_sent >= 1_000_000) attack.push('T1029');
     const dest = pair.server ?? `${pair.respH}:${pair.respP}/${pair.proto}`;
     const what = r.strobe
       ? `${r.conns} connections in ${fmtDuration(r.last - r.first)} (strobe)`
@@ -376,7 +378,7 @@ export class BeaconDetector implements Detector {
         suspicion: r.suspicion,
         model: BEACON_MODEL.fitted,
       },
-      summary: `${pair.src} -> ${dest}: ${what}, typical ${Math.round(r.size_sent)} B sent / ${Math.round(r.size_received)} B received, reached by ${r.sources} host(s)`,
+      summary: `${pair.src} -> ${dest}: ${what}, typical ${fmtBytes(r.size_sent)} sent / ${fmtBytes(r.size_received)} received, reached by ${r.sources} host(s)`,
       id: `beacon:${type}:${pair.src}>${pair.dest}:${day}`,
       attack,
     };
@@ -495,6 +497,13 @@ function hashSeed(a: string, b: string): number {
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+function fmtBytes(b: number): string {
+  if (b >= 1e9) return `${(b / 1e9).toFixed(1)} GB`;
+  if (b >= 1e6) return `${(b / 1e6).toFixed(1)} MB`;
+  if (b >= 1e4) return `${(b / 1e3).toFixed(1)} kB`;
+  return `${Math.round(b)} B`;
 }
 
 function fmtDuration(s: number): string {
