@@ -43,6 +43,8 @@ export interface PeriodicityResult {
     gaps: number;
     /** Upper-tail boundedness: 1 − (p90 / median − 1.75) / 1.5 of the gaps. */
     tail: number;
+    /** Lower-tail boundedness: 1 − (share of gaps under a quarter of the median) / 0.15. */
+    floor: number;
     /** Boundedness of the gaps: 1 − IQR(ln gap) / 1.5 (an exponential distribution has 1.57). */
     dispersion: number;
     /** Spectral peak over the permutation threshold: log2(peak / threshold) / 2. */
@@ -69,11 +71,11 @@ export interface PeriodicityResult {
 /** Gaps longer than this many median gaps are offline stretches, not missed beats. */
 const BREAK_FACTOR = 10;
 /** Most bins of the count series (a power of two). */
-const MAX_BINS = 2048;
+const MAX_BINS = 1024;
 /** Bins per period when the span allows. */
-const BINS_PER_PERIOD = 8;
+const BINS_PER_PERIOD = 4;
 /** Shuffled copies of the series for the spectral threshold. */
-const PERMUTATIONS = 10;
+const PERMUTATIONS = 8;
 
 const ffts = new Map<number, FFT>();
 function fftOf(size: number): FFT {
@@ -317,6 +319,11 @@ export function analyzeCheckins(series: CheckinSeries, seed = 1): PeriodicityRes
   // p90 / median is at most 1.65 even at 90 % jitter); exponential gaps give 3.3.
   const p90 = quantile(keptSorted, 0.9);
   const tail = medianGap > 0 ? clamp01(1 - (p90 / medianGap - 1.75) / 1.5) : 0;
+  // Lower bound: a sleep never fires right after the last check-in (Cobalt Strike at 90 %
+  // jitter waits at least 0.1 S), while 16 % of exponential gaps are under a quarter median.
+  let short = 0;
+  for (let i = 0; i < keptSorted.length && keptSorted[i] < 0.25 * medianGap; i++) short++;
+  const floor = keptSorted.length > 0 ? clamp01(1 - short / keptSorted.length / 0.15) : 0;
 
   const answered = (i: number) => series.resp[i] > 0;
   const so = sizeConsistency(series.orig, n, answered);
@@ -330,6 +337,7 @@ export function analyzeCheckins(series: CheckinSeries, seed = 1): PeriodicityRes
       gaps: round(regularity, 4),
       dispersion: round(dispersion, 4),
       tail: round(tail, 4),
+      floor: round(floor, 4),
       fft: round(clamp01(spec.ratio > 0 ? Math.log2(spec.ratio) / 2 : 0), 4),
       acf: round(clamp01(spec.acf), 4),
       size: round(size, 4),

@@ -7,7 +7,7 @@
 // size consistency; the detector adds prevalence (distinct sources reaching the destination),
 // novelty (age of the destination when the pair began) and the check-in count, and combines
 // them with the fitted model in score.ts. Stage 2 runs again for a pair only when its check-ins
-// have grown by a tenth (at least 4, at most a full ring) and `rescoreSeconds` have passed,
+// have grown by a quarter (at least 4, at most a full ring) and `rescoreSeconds` have passed,
 // so a replay of weeks of logs costs O(log n) analyses per pair, not one per batch.
 
 import type { Counters } from '../../agent/metrics.js';
@@ -29,9 +29,6 @@ export interface BeaconContext {
 }
 
 export const BEACON_SNAPSHOT_VERSION = 1;
-
-/** Connection states in which the responder never answered. */
-const FAILED_STATES = new Set(['S0', 'REJ', 'RSTOS0', 'RSTRH', 'SH', 'SHR']);
 
 /** What is known of a destination: when it was first seen and by how many tracked sources. */
 interface DestState {
@@ -84,7 +81,8 @@ export class BeaconDetector implements Detector {
   private readonly maxPairs: number;
   private readonly maxDests: number;
   private readonly outboundOnly: boolean;
-  private readonly allowCache = new Map<string, { servers: string[]; services: Set<string>; cidrs: CidrSet }>();
+  /** Compiled allow-lists, per configuration object (a tuning update brings a new object). */
+  private readonly allowCache = new WeakMap<BeaconConfig['allow'], { servers: string[]; services: Set<string>; cidrs: CidrSet }>();
 
   constructor(
     private readonly ctx: BeaconContext,
@@ -129,7 +127,7 @@ export class BeaconDetector implements Detector {
       pair.touched = true;
     }
     if (!pair.tls && (f.resp_p === 443 || (f.service !== undefined && f.service.includes('ssl')))) pair.tls = true;
-    const failed = f.conn_state !== undefined && FAILED_STATES.has(f.conn_state);
+    const failed = isFailedState(f.conn_state);
     const cfg = this.ctx.configFor(pair.segment);
     if (!pair.add(f.ts, f.orig_bytes ?? 0, f.resp_bytes ?? 0, failed, cfg.mergeSeconds, cfg.mergeFraction, f.duration))
       return;
@@ -141,7 +139,7 @@ export class BeaconDetector implements Detector {
     // Stage 2 runs at the check-in that makes it due, so the findings do not depend on how the
     // input was cut into batches (an agent tailing a log and a replay of it agree).
     const grown = pair.checkins - pair.scoredAt;
-    const need = Math.min(RING, Math.max(4, Math.ceil(0.1 * pair.scoredAt)));
+    const need = Math.min(RING, Math.max(4, Math.ceil(0.25 * pair.scoredAt)));
     if (grown >= need && pair.lastCheckin - pair.scoredTs >= cfg.rescoreSeconds) {
       const finding = this.scorePair(pair, pair.lastCheckin);
       if (finding) this.pending.push(finding);
@@ -260,9 +258,9 @@ export class BeaconDetector implements Detector {
     if (series.n < 4) return undefined;
     const seed = hashSeed(pair.src, pair.dest);
     let analysis = analyzeCheckins(series, seed);
-    // A changed sleep leaves two regimes in the ring: the recent half is judged on its own too,
-    // and the more periodic reading is kept.
-    if (series.n >= 32) {
+    // A changed sleep leaves two regimes in the ring: unless the whole ring is clearly periodic,
+    // the recent half is judged on its own too, and the more periodic reading is kept.
+    if (series.n >= 32 && timingEvidence(analysis) < 4.5) {
       const half = Math.floor(series.n / 2);
       const recent = analyzeCheckins(
         { times: series.times.subarray(half), orig: series.orig.subarray(half), resp: series.resp.subarray(half), n: series.n - half },
@@ -272,7 +270,7 @@ export class BeaconDetector implements Detector {
     }
     const d = this.dests.get(pair.dest);
     const sources = d ? Math.max(1, d.sources) : 1;
-    const totalSources = this.sourceCount();
+    const totalSources = this.pairs.sources;
     const prevalence = clamp01(1 - Math.max(0, sources - 1) / Math.max(3, 0.1 * totalSources));
     const age = d ? Math.max(0, pair.first - d.firstSeen) : 0;
     const novelty = clamp01(1 - age / (7 * 86400));
@@ -384,28 +382,15 @@ export class BeaconDetector implements Detector {
     };
   }
 
-  private sourceCount(): number {
-    // Distinct sources with at least one tracked pair; recomputed lazily once per flush.
-    if (this.sourceCache.at !== this.pairs.size) {
-      const s = new Set<string>();
-      for (const p of this.pairs.values()) s.add(p.src);
-      this.sourceCache = { at: this.pairs.size, n: s.size };
-    }
-    return this.sourceCache.n;
-  }
-  private sourceCache = { at: -1, n: 0 };
-
   private allowed(pair: PairState, cfg: BeaconConfig): boolean {
-    const cacheKey = JSON.stringify(cfg.allow);
-    let allow = this.allowCache.get(cacheKey);
+    let allow = this.allowCache.get(cfg.allow);
     if (!allow) {
       allow = {
         servers: cfg.allow.servers.map((s) => s.toLowerCase()),
         services: new Set(cfg.allow.services),
         cidrs: CidrSet.parse(cfg.allow.cidrs),
       };
-      if (this.allowCache.size > 64) this.allowCache.clear();
-      this.allowCache.set(cacheKey, allow);
+      this.allowCache.set(cfg.allow, allow);
     }
     if (allow.services.has(`${pair.respP}/${pair.proto}`)) return true;
     if (allow.cidrs.size > 0 && allow.cidrs.has(pair.respH)) return true;
@@ -470,17 +455,28 @@ export class BeaconDetector implements Detector {
 /** Sum of the timing sub-scores: which of two readings of the same pair is more periodic. */
 function timingEvidence(a: PeriodicityResult): number {
   const s = a.subscores;
-  return s.gaps + s.dispersion + s.tail + s.fft + s.acf;
+  return s.gaps + s.dispersion + s.tail + s.floor + s.fft + s.acf;
 }
 
 /** Multicast and broadcast destinations stay on the local link: never outbound. */
 export function isGroupAddress(a: string): boolean {
   const c = a.charCodeAt(0);
   if (c === 102 || c === 70) return /^ff[0-9a-f]{2}:/i.test(a); // ff00::/8
-  const dot = a.indexOf('.');
-  if (dot < 1 || dot > 3) return false;
-  const first = Number(a.slice(0, dot));
+  // First IPv4 octet from its digits, without slicing a new string (this runs per connection).
+  let first = 0;
+  let i = 0;
+  for (; i < 4; i++) {
+    const d = a.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) break;
+    first = first * 10 + d;
+  }
+  if (i === 0 || a.charCodeAt(i) !== 46) return false;
   return (first >= 224 && first <= 239) || a === '255.255.255.255';
+}
+
+/** Connection states in which the responder never answered (S0, REJ, RSTOS0, RSTRH, SH, SHR). */
+function isFailedState(s: string | undefined): boolean {
+  return s === 'S0' || s === 'REJ' || s === 'SH' || s === 'SHR' || s === 'RSTOS0' || s === 'RSTRH';
 }
 
 /** FNV-1a of the pair, so each pair's permutation threshold is repeatable. */

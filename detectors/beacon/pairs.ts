@@ -432,6 +432,11 @@ export class PairIndex {
     }
   }
 
+  /** Distinct sources with at least one tracked pair. */
+  get sources(): number {
+    return this.bySrc.size;
+  }
+
   *values(): IterableIterator<PairState> {
     for (const inner of this.bySrc.values()) {
       for (const first of inner.values()) for (let p: PairState | undefined = first; p; p = p.sibling) yield p;
