@@ -67,7 +67,7 @@ function detectorConfig(): BeaconConfig {
   return beaconConfigSchema.parse({});
 }
 
-function makeDetector(set: GeneratedSet, keep: boolean, stage2 = true): BeaconDetector {
+function makeDetector(set: GeneratedSet, keep: boolean, stage2 = true, model: ScoreModel = BEACON_MODEL): BeaconDetector {
   // Without stage 2 (to time stage 1 alone): no pair ever has enough check-ins to be scored.
   const cfg = stage2 ? detectorConfig() : { ...detectorConfig(), minCheckins: Number.MAX_SAFE_INTEGER };
   const local = CidrSet.parse(set.localNets);
@@ -75,12 +75,16 @@ function makeDetector(set: GeneratedSet, keep: boolean, stage2 = true): BeaconDe
     { counters: new Counters('beacon'), segmentOf: () => 'default', isLocal: (a) => local.has(a), configFor: () => cfg },
     cfg,
     keep,
+    model,
   );
 }
 
 /** Streams the set through the detector as the agent does (batches, flush at the watermark). */
-export function runVigil(set: GeneratedSet): { results: Map<string, BeaconResult>; seconds: number; detector: BeaconDetector } {
-  const detector = makeDetector(set, true);
+export function runVigil(
+  set: GeneratedSet,
+  model: ScoreModel = BEACON_MODEL,
+): { results: Map<string, BeaconResult>; seconds: number; detector: BeaconDetector } {
+  const detector = makeDetector(set, true, true, model);
   const t0 = performance.now();
   const batch = 4096;
   let watermark = Number.NEGATIVE_INFINITY;
@@ -263,6 +267,7 @@ export const PERIODIC_BENIGN = new Set([
 export async function fitBeaconModel(opts: { trainSeeds: number[]; scale: number; log: (line: string) => void }): Promise<ScoreModel> {
   const tx: number[][] = [];
   const ty: number[] = [];
+
   const cx: number[][] = [];
   const cy: number[] = [];
   for (const seed of opts.trainSeeds) {
@@ -286,7 +291,7 @@ export async function fitBeaconModel(opts: { trainSeeds: number[]; scale: number
   }
   const tw = fitLogistic(tx, ty, { nonNegative: true });
   const cw = fitLogistic(cx, cy, { nonNegative: true });
-  return {
+  const model: ScoreModel = {
     periodicity: {
       bias: round(tw[0], 3),
       weights: Object.fromEntries(TIMING_SUBSCORES.map((n, i) => [n, round(tw[i + 1], 3)])) as ScoreModel['periodicity']['weights'],
@@ -297,6 +302,17 @@ export async function fitBeaconModel(opts: { trainSeeds: number[]; scale: number
     },
     fitted: `logistic fits on seeds ${opts.trainSeeds.join(',')} at scale ${opts.scale}`,
   };
+  // The alert threshold that gives a false-positive rate of 1e-3 on the training seeds, with
+  // the new model streamed as the agent runs it (an alert fires when any stage 2 run crosses).
+  const items: Scored[] = [];
+  for (const seed of opts.trainSeeds) {
+    const set = generateBeaconSet({ seed, scale: opts.scale });
+    const v = runVigil(set, model);
+    for (const pair of set.pairs) items.push({ score: v.results.get(pair.key)?.max_score ?? 0, positive: pair.label === 'c2' });
+  }
+  const at = recallAtFpr(items, 1e-3);
+  opts.log(`training: threshold ${at.threshold.toFixed(3)} gives FPR 1e-3 with recall ${(100 * at.recall).toFixed(1)}% (suggested alertScore)`);
+  return model;
 }
 
 function round(x: number, d: number): number {

@@ -95,8 +95,10 @@ export const beaconConfigSchema = z.strictObject({
     .number()
     .min(0)
     .max(1)
-    .default(0.7)
-    .describe('Pairs scoring at least this are reported (the benchmark shows its false-positive rate).'),
+    .default(0.64)
+    .describe(
+      'Pairs scoring at least this are reported. The default gives a false-positive rate of 1e-3 per pair on the training seeds of `vigil bench beacon` (`--fit` prints it).',
+    ),
   strobeRate: z
     .number()
     .gt(0)

@@ -18,7 +18,7 @@ import { analyzeCheckins, type PeriodicityResult } from './analysis.js';
 import type { BeaconConfig } from './config.js';
 import { destinationOf } from './key.js';
 import { PairIndex, PairState, RING } from './pairs.js';
-import { BEACON_MODEL, combineParts, type SubscoreName } from './score.js';
+import { BEACON_MODEL, combineParts, type ScoreModel, type SubscoreName } from './score.js';
 
 export interface BeaconContext {
   counters: Counters;
@@ -89,6 +89,8 @@ export class BeaconDetector implements Detector {
     global: BeaconConfig,
     /** Keep every stage 2 result in `results` (the CLI and the benchmark); the agent does not. */
     private readonly keepResults = false,
+    /** The score model (the benchmark's fit tries new ones); the fitted one by default. */
+    private readonly model: ScoreModel = BEACON_MODEL,
   ) {
     this.counters = ctx.counters;
     this.maxPairs = global.maxPairs;
@@ -293,7 +295,7 @@ export class BeaconDetector implements Detector {
     const span = pair.last - pair.first;
     const fast = span > 0 && pair.conns / span > cfg.strobeRate;
     const strobe = fast && pair.conns >= cfg.minStrobeConns;
-    const parts = combineParts(subscores);
+    const parts = combineParts(subscores, this.model);
     const score = round(parts.score, 4);
     pair.score = score;
     if (!fast && score > pair.maxScore) pair.maxScore = score;
@@ -374,7 +376,7 @@ export class BeaconDetector implements Detector {
         fft_ratio: r.detail.fft_ratio,
         periodicity: r.periodicity,
         suspicion: r.suspicion,
-        model: BEACON_MODEL.fitted,
+        model: this.model.fitted,
       },
       summary: `${pair.src} -> ${dest}: ${what}, typical ${fmtBytes(r.size_sent)} sent / ${fmtBytes(r.size_received)} received, reached by ${r.sources} host(s)`,
       id: `beacon:${type}:${pair.src}>${pair.dest}:${day}`,
