@@ -104,21 +104,26 @@ export function runVigil(
   return { results: detector.results, seconds: (performance.now() - t0) / 1000, detector };
 }
 
-/** Stage 1 alone: the per-connection path, no stage 2. */
+/** Stage 1 alone: the per-connection path, no stage 2; best of three passes, memory of the first. */
 function timeStage1(set: GeneratedSet): { perSec: number; bytesPerPair: number; pairs: number } {
   const gc = exposeGc();
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  const detector = makeDetector(set, false, false);
-  const t0 = performance.now();
-  for (const f of set.flows) detector.observeFlow(f);
-  const seconds = (performance.now() - t0) / 1000;
-  gc();
-  const after = process.memoryUsage().heapUsed;
-  const pairs = detector.trackedPairs;
-  // Keep the detector alive until after the measurement.
-  const bytesPerPair = pairs > 0 ? (after - before) / pairs : 0;
-  return { perSec: set.flows.length / seconds, bytesPerPair, pairs };
+  let best = Number.POSITIVE_INFINITY;
+  let bytesPerPair = 0;
+  let pairs = 0;
+  for (let pass = 0; pass < 3; pass++) {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const detector = makeDetector(set, false, false);
+    const t0 = performance.now();
+    for (const f of set.flows) detector.observeFlow(f);
+    best = Math.min(best, (performance.now() - t0) / 1000);
+    if (pass === 0) {
+      gc();
+      pairs = detector.trackedPairs; // also keeps the detector alive until after the measurement
+      bytesPerPair = pairs > 0 ? (process.memoryUsage().heapUsed - before) / pairs : 0;
+    }
+  }
+  return { perSec: set.flows.length / best, bytesPerPair, pairs };
 }
 
 function exposeGc(): () => void {

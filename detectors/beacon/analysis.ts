@@ -45,6 +45,8 @@ export interface PeriodicityResult {
     tail: number;
     /** Lower-tail boundedness: 1 − (share of gaps under a quarter of the median) / 0.15. */
     floor: number;
+    /** Bounded (uniform) rather than exponential gaps, by likelihood ratio per gap. */
+    uniform: number;
     /** Boundedness of the gaps: 1 − IQR(ln gap) / 1.5 (an exponential distribution has 1.57). */
     dispersion: number;
     /** Spectral peak over the permutation threshold: log2(peak / threshold) / 2. */
@@ -324,6 +326,15 @@ export function analyzeCheckins(series: CheckinSeries, seed = 1): PeriodicityRes
   let short = 0;
   for (let i = 0; i < keptSorted.length && keptSorted[i] < 0.25 * medianGap; i++) short++;
   const floor = keptSorted.length > 0 ? clamp01(1 - short / keptSorted.length / 0.15) : 0;
+  // Bounded against exponential: the log-likelihood ratio per gap of a uniform law over the
+  // 5-95 % range against an exponential law with the same mean (about +0.5 for Cobalt Strike
+  // at 90 % jitter, −0.2 for random arrivals), mapped from [−0.2, 0.5] onto [0, 1].
+  let meanGap = 0;
+  for (let i = 0; i < keptSorted.length; i++) meanGap += keptSorted[i];
+  meanGap /= Math.max(1, keptSorted.length);
+  const range90 = quantile(keptSorted, 0.95) - quantile(keptSorted, 0.05);
+  const llr = range90 > 0 && meanGap > 0 ? Math.log((meanGap * Math.E * 0.9) / range90) : 1;
+  const uniform = clamp01((llr + 0.2) / 0.7);
 
   const answered = (i: number) => series.resp[i] > 0;
   const so = sizeConsistency(series.orig, n, answered);
@@ -338,6 +349,7 @@ export function analyzeCheckins(series: CheckinSeries, seed = 1): PeriodicityRes
       dispersion: round(dispersion, 4),
       tail: round(tail, 4),
       floor: round(floor, 4),
+      uniform: round(uniform, 4),
       fft: round(clamp01(spec.ratio > 0 ? Math.log2(spec.ratio) / 2 : 0), 4),
       acf: round(clamp01(spec.acf), 4),
       size: round(size, 4),

@@ -262,7 +262,7 @@ export class BeaconDetector implements Detector {
     let analysis = analyzeCheckins(series, seed);
     // A changed sleep leaves two regimes in the ring: unless the whole ring is clearly periodic,
     // the recent half is judged on its own too, and the more periodic reading is kept.
-    if (series.n >= 32 && timingEvidence(analysis) < 4.5) {
+    if (series.n >= 32 && timingEvidence(analysis) < 5.5) {
       const half = Math.floor(series.n / 2);
       const recent = analyzeCheckins(
         { times: series.times.subarray(half), orig: series.orig.subarray(half), resp: series.resp.subarray(half), n: series.n - half },
@@ -457,7 +457,7 @@ export class BeaconDetector implements Detector {
 /** Sum of the timing sub-scores: which of two readings of the same pair is more periodic. */
 function timingEvidence(a: PeriodicityResult): number {
   const s = a.subscores;
-  return s.gaps + s.dispersion + s.tail + s.floor + s.fft + s.acf;
+  return s.gaps + s.dispersion + s.tail + s.floor + s.uniform + s.fft + s.acf;
 }
 
 /** Multicast and broadcast destinations stay on the local link: never outbound. */

@@ -9,7 +9,7 @@
 // figures never use, with weights held non-negative so that more evidence never lowers a score.
 // Refit whenever a sub-score changes meaning; the fit prints this table.
 
-export const TIMING_SUBSCORES = ['gaps', 'dispersion', 'tail', 'floor', 'fft', 'acf', 'count'] as const;
+export const TIMING_SUBSCORES = ['gaps', 'dispersion', 'tail', 'floor', 'uniform', 'fft', 'acf', 'count'] as const;
 export const CONTEXT_SUBSCORES = ['size', 'prevalence', 'novelty', 'short', 'answered'] as const;
 export const SUBSCORE_NAMES = [...TIMING_SUBSCORES, ...CONTEXT_SUBSCORES] as const;
 export type SubscoreName = (typeof SUBSCORE_NAMES)[number];
@@ -27,8 +27,8 @@ export interface ScoreModel {
 }
 
 export const BEACON_MODEL: ScoreModel = {
-  periodicity: { bias: -7.135, weights: { gaps: 1.391, dispersion: 2.247, tail: 3.472, floor: 1.4, fft: 0.914, acf: 0.078, count: 3.787 } },
-  suspicion: { bias: -12.646, weights: { size: 9.667, prevalence: 1.083, novelty: 0, short: 3.175, answered: 0 } },
+  periodicity: { bias: -7.689, weights: { gaps: 1.195, dispersion: 1.696, tail: 2.228, floor: 0.931, uniform: 2.83, fft: 0.916, acf: 0.15, count: 3.834 } },
+  suspicion: { bias: -12.645, weights: { size: 9.667, prevalence: 1.083, novelty: 0, short: 3.175, answered: 0 } },
   fitted: 'logistic fits on seeds 101,102,103 at scale 0.3',
 };
 
