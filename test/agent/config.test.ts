@@ -111,6 +111,36 @@ describe('agent configuration', () => {
     expect(p.find((x) => x.path.endsWith('zThreshold'))?.line).toBe(5);
   });
 
+  it('beacon: per-segment scoring and allow-lists, sensor-wide table settings refused per segment', () => {
+    const resolved = parseConfigText(
+      [
+        'detectors:',
+        '  beacon:',
+        '    alertScore: 0.6',
+        'segments:',
+        '  servers:',
+        '    cidrs: [10.20.0.0/16]',
+        '    detectors:',
+        '      beacon:',
+        '        alertScore: 0.8',
+        '        allow: { servers: ["*.corp-backup.example"], services: ["8443/tcp"] }',
+      ].join('\n'),
+    );
+    const map = new SegmentMap(resolved);
+    expect(map.detectorsFor('default').beacon).toMatchObject({ alertScore: 0.6, maxPairs: 1_000_000 });
+    expect(map.detectorsFor('servers').beacon).toMatchObject({
+      alertScore: 0.8,
+      allow: { servers: ['*.corp-backup.example'], services: ['8443/tcp'], cidrs: [] },
+    });
+    const p = problems(
+      ['segments:', '  dmz:', '    detectors:', '      beacon:', '        maxPairs: 5000', '        allow: { services: ["ntp"] }'].join('\n'),
+    );
+    expect(p.map((x) => `${x.path}: ${x.message}`).sort()).toEqual([
+      'segments.dmz.detectors.beacon.allow.services.0: expected port/proto, e.g. 123/udp',
+      'segments.dmz.detectors.beacon.maxPairs: is sensor-wide and cannot be set per segment',
+    ]);
+  });
+
   it('the most specific CIDR decides the segment', () => {
     const map = new SegmentMap(
       parseConfigText(
