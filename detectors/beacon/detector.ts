@@ -116,8 +116,17 @@ export class BeaconDetector implements Detector {
     }
     const name = f.server_name;
     const named = name !== undefined && name !== '';
-    const head = named ? name.toLowerCase() : f.resp_h;
+    // Names are filed lower-case. Most arrive so; lower-casing every one would allocate a
+    // string per connection, so only a name that is not found is lower-cased and tried again.
+    let head = named ? name : f.resp_h;
     let pair = this.pairs.find(f.orig_h, head, named, f.resp_p, f.proto);
+    if (pair === undefined && named) {
+      const lower = name.toLowerCase();
+      if (lower !== name) {
+        head = lower;
+        pair = this.pairs.find(f.orig_h, head, named, f.resp_p, f.proto);
+      }
+    }
     if (pair === undefined) {
       if (this.pairs.size >= this.maxPairs) this.pairs.evict((p) => this.forget(p));
       const segment = this.ctx.segmentOf(f.orig_h, f.vlan);
@@ -128,7 +137,10 @@ export class BeaconDetector implements Detector {
     } else {
       pair.touched = true;
     }
-    if (!pair.tls && (f.resp_p === 443 || (f.service !== undefined && f.service.includes('ssl')))) pair.tls = true;
+    // TLS when Zeek says so or on 443; looked at for the first connections only (the service
+    // field is unset on failed attempts, so one look is not enough).
+    if (!pair.tls && pair.conns < 8 && (f.resp_p === 443 || (f.service !== undefined && f.service.includes('ssl'))))
+      pair.tls = true;
     const failed = isFailedState(f.conn_state);
     const cfg = this.ctx.configFor(pair.segment);
     if (!pair.add(f.ts, f.orig_bytes ?? 0, f.resp_bytes ?? 0, failed, cfg.mergeSeconds, cfg.mergeFraction, f.duration))

@@ -91,6 +91,18 @@ describe('beacon detector on generated check-ins', () => {
     expect(d.counters.get('stage2')).toBeGreaterThan(0); // some were looked at, and rejected
   });
 
+  it('groups by server name whatever its case, across addresses (a CDN)', () => {
+    const times = beaconTimes(START, START + 2 * 3600, () => 60);
+    const d = detector();
+    const flows = times.map((t, i) =>
+      conn(t, '10.1.0.5', i % 2 === 0 ? '203.0.113.10' : '198.51.100.20', { server_name: i % 3 === 0 ? 'Updates.Example.NET' : 'updates.example.net' }),
+    );
+    stream(d, flows);
+    expect(d.trackedPairs).toBe(1);
+    const [r] = [...d.results.values()];
+    expect(r).toMatchObject({ server: expect.stringMatching(/^updates\.example\.net$/i), count: times.length });
+  });
+
   it('counts an allow-listed service instead of reporting it', () => {
     const times = beaconTimes(START, START + 3 * 3600, () => 64);
     const d = detector();
