@@ -98,6 +98,7 @@ describe('beacon detector on generated check-ins', () => {
       conn(t, '10.1.0.5', i % 2 === 0 ? '203.0.113.10' : '198.51.100.20', { server_name: i % 3 === 0 ? 'Updates.Example.NET' : 'updates.example.net' }),
     );
     stream(d, flows);
+    d.finish(); // end of input: the last check-ins are scored too
     expect(d.trackedPairs).toBe(1);
     const [r] = [...d.results.values()];
     expect(r).toMatchObject({ server: expect.stringMatching(/^updates\.example\.net$/i), count: times.length });
