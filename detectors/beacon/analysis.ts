@@ -6,8 +6,9 @@
 // - folded gaps: gaps divided by the nearest whole number of periods (a missed check-in makes a
 //   gap of 2P, which folds back to P) after absorbing extra check-ins shorter than P/2 (tasking
 //   bursts); robust to missed and extra beats, weakened by large jitter;
-// - dispersion of the log-gaps: a jittered sleep has bounded gaps (Cobalt Strike: [S(1-j), S])
-//   while random traffic has exponential or heavier tails; survives 90% jitter;
+// - the shape of the gaps: a jittered sleep has bounded gaps (Cobalt Strike: [S(1-j), S]) while
+//   random traffic has exponential or heavier tails, so the log-IQR, the upper tail, the lower
+//   floor and a uniform-vs-exponential likelihood ratio still see a 90 % jitter;
 // - an FFT periodogram of binned check-in counts against the maximum power of shuffled copies
 //   of the same series (a permutation threshold), confirmed by an autocorrelation peak near the
 //   period; finds periodicity in series where the gaps themselves are noisy;
@@ -178,8 +179,8 @@ interface Spectrum {
 /**
  * Periodogram of the binned check-in counts on the compressed time axis. Returns the period of
  * the strongest significant peak (lowest-frequency one among peaks within half of the maximum),
- * its power over the permutation threshold, and the autocorrelation at the period
- * `acfPeriod` (or at the spectral period when none is given).
+ * its power over the permutation threshold, and the autocorrelation at the spectral period
+ * when its peak is significant, else at `hintPeriod`.
  */
 export function spectrum(compressed: ArrayLike<number>, n: number, hintPeriod: number, seed: number): Spectrum {
   const span = compressed[n - 1] - compressed[0];
