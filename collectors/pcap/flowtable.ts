@@ -1,0 +1,1107 @@
+// Flow table: turns decoded packets into connection records with the meaning of Zeek's conn.log.
+//
+// The connection semantics follow Zeek's session handling (zeek/zeek: packet_analysis/protocol/
+// tcp/TCPSessionAdapter.cc, analyzer/protocol/tcp/TCP_Endpoint.cc, TCP_Reassembler.cc,
+// udp/UDP.cc, icmp/ICMP.cc, ip/IPBasedAnalyzer.cc, session/Session.cc, Conn.cc, conn-size/
+// ConnSize.cc and scripts/base/protocols/conn/main.zeek). The code here is an independent
+// implementation; comments name the Zeek behaviour each part reproduces.
+//
+// Hot path: `packet()` looks flows up in a Map keyed by a 30-bit integer hash (chained through
+// the flow objects) and compares the numeric tuple; it allocates only when a flow is created, a
+// history letter is added, or a fragment is buffered.
+
+import type { Counters } from '../../agent/metrics.js';
+import type { FlowRecord, ConnState } from '../record.js';
+import type { DecodeResult, IpLayer } from './decode.js';
+import { checksumOk, formatIPv4, formatIPv6 } from './decode.js';
+import { FragmentTable } from './flowtable-frag.js';
+
+export interface FlowTableOptions {
+  /** verify: drop bad-checksum packets as Zeek does without -C; ignore: as `zeek -C`. */
+  checksums: 'verify' | 'ignore';
+  /** Upper bound on open flows; the least recently active flow is evicted (counted `evicted`). */
+  maxFlows?: number;
+  /** Emit interim records every N seconds of packet time for open flows (0 = off). */
+  interimSeconds?: number;
+  counters: Counters;
+  onFlow: (flow: FlowRecord) => void;
+  /** Connection uid generator (default: 'C' + 17 base62 characters from a seeded PRNG). */
+  uid?: () => string;
+  /**
+   * Zeek's `likely_server_ports` (port | 0 for TCP, port | 0x10000 for UDP). Default: the ports
+   * registered by Zeek's default (non `-b`) script set. Decides role flipping of new connections.
+   */
+  likelyServerPorts?: Iterable<number>;
+  /** Maximum buffered fragmented datagrams (default 4096). */
+  maxFragments?: number;
+}
+
+/** Zeek's defaults from scripts/base/init-bare.zeek (seconds). */
+export const ZEEK_TIMEOUTS = {
+  tcp_inactivity_timeout: 300,
+  udp_inactivity_timeout: 60,
+  icmp_inactivity_timeout: 60,
+  unknown_ip_inactivity_timeout: 60,
+  tcp_SYN_timeout: 5,
+  tcp_session_timer: 6,
+  tcp_connection_linger: 5,
+  tcp_attempt_delay: 5,
+  tcp_close_delay: 5,
+  tcp_reset_delay: 5,
+  tcp_partial_close_delay: 3,
+  frag_timeout: 300,
+} as const;
+
+/** UDP flag bit in likelyServerPorts entries (Zeek's UDP_PORT_MASK). */
+export const UDP_PORT = 0x10000;
+
+const TCP_SERVER = [
+  21, 22, 25, 53, 79, 80, 81, 88, 135, 139, 143, 443, 445, 465, 502, 514, 563, 585, 587, 614, 631, 636,
+  989, 990, 992, 993, 995, 1080, 1434, 1883, 2811, 3128, 3306, 3389, 5222, 5223, 5269, 5432, 6379, 6666,
+  6667, 6668, 6669, 8000, 8080, 8888, 20000,
+];
+const UDP_SERVER = [
+  53, 67, 88, 123, 137, 161, 162, 443, 514, 1812, 2123, 2152, 3389, 3544, 4011, 4754, 4789, 5060, 5072,
+  5353, 5355, 6081, 20000,
+];
+/** likely_server_ports of Zeek's default script set (ports registered by base/protocols/*). */
+export const DEFAULT_LIKELY_SERVER_PORTS: readonly number[] = [
+  ...TCP_SERVER,
+  ...UDP_SERVER.map((p) => p | UDP_PORT),
+];
+
+// Endpoint states (Zeek's TCP_ENDPOINT_*; UDP/ICMP use INACTIVE/ACTIVE via `size >= 0`).
+const INACTIVE = 0;
+const SYN_SENT = 1;
+const SYN_ACK_SENT = 2;
+const PARTIAL = 3;
+const ESTABLISHED = 4;
+const CLOSED = 5;
+const RESET = 6;
+
+const P_ICMP = 1;
+const P_TCP = 6;
+const P_UDP = 17;
+const P_ICMPV6 = 58;
+
+const F_FIN = 0x01;
+const F_SYN = 0x02;
+const F_RST = 0x04;
+const F_ACK = 0x10;
+
+const TWO32 = 4294967296;
+const TOO_LARGE_SEQ_DELTA = 1048576;
+
+// History mask bits (originator; the responder's are shifted by 8 in our 16-bit layout).
+const H_SYN = 1;
+const H_FIN = 2;
+const H_RST = 4;
+const H_FIN_RST = 8;
+const H_DATA = 16;
+const H_ACK = 32;
+const H_MULTI = 64;
+
+/** Signed 32-bit difference of two sequence numbers (Zeek's seq_delta). */
+function seqDelta(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+/** Maximum out-of-order blocks remembered per endpoint for gap accounting. */
+const MAX_BLOCKS = 8;
+
+class Endpoint {
+  state = INACTIVE;
+  prevState = INACTIVE;
+  startSeq = 0; // may be outside uint32 only as Zeek's int64 start_seq; we keep it uint32
+  lastSeq = 0;
+  ackSeq = 0;
+  seqWraps = 0;
+  ackWraps = 0;
+  finCnt = 0;
+  rstCnt = 0;
+  finSeq = 0;
+  didClose = false;
+  histLastSyn = 0;
+  histLastFin = 0;
+  histLastRst = 0;
+  chkCnt = 0;
+  chkThresh = 1;
+  rxmtCnt = 0;
+  rxmtThresh = 1;
+  win0Cnt = 0;
+  win0Thresh = 1;
+  gapCnt = 0;
+  gapThresh = 1;
+  windowScale = 0;
+  // Reassembly bookkeeping (relative sequence space): everything below `reass` was delivered
+  // or reported missing; `blocks` holds out-of-order data above it (start,end pairs).
+  reass = 1;
+  trim = 0;
+  readonly blocks = new Float64Array(MAX_BLOCKS * 2);
+  nblocks = 0;
+  /** ConnSize: packets and IP bytes. */
+  pkts = 0;
+  ipBytes = 0;
+  /** UDP/ICMP payload size; -1 while the endpoint has sent nothing (INACTIVE). */
+  size = -1;
+  isOrig: boolean;
+
+  constructor(isOrig: boolean) {
+    this.isOrig = isOrig;
+  }
+
+  setState(s: number, peer: Endpoint, flow: Flow): void {
+    if (s === this.state) return;
+    // Leaving the handshake for good switches the connection to tcp_inactivity_timeout.
+    if (!isHandshake(s) && isHandshake(this.state) && isHandshake(peer.state)) {
+      flow.inactivity = ZEEK_TIMEOUTS.tcp_inactivity_timeout;
+    }
+    this.prevState = this.state;
+    this.state = s;
+  }
+
+  /** Zeek's TCP_Endpoint::Size(): payload bytes from the sequence space. */
+  tcpSize(peer: Endpoint): number {
+    if (this.prevState === SYN_SENT && this.state === RESET && peer.state === INACTIVE && !this.noDataAcked()) return 0;
+    const last = this.lastSeq + this.seqWraps * TWO32;
+    const ack = this.ackSeq + this.ackWraps * TWO32;
+    let size = (last > ack ? last : ack) - this.startSeq;
+    if (size < 0) size = 0;
+    if (size !== 0) size--;
+    if (this.finCnt > 0 && size !== 0) size--;
+    return size;
+  }
+
+  noDataAcked(): boolean {
+    const ack = this.ackSeq + this.ackWraps * TWO32;
+    return ack === this.startSeq || ack === this.startSeq + 1;
+  }
+
+  relative(seq: number, wraps: number): number {
+    return seq + wraps * TWO32 - this.startSeq;
+  }
+}
+
+function isHandshake(s: number): boolean {
+  return s === INACTIVE || s === SYN_SENT || s === SYN_ACK_SENT;
+}
+
+function isClean(e: Endpoint): boolean {
+  return e.state === ESTABLISHED || (e.state === CLOSED && e.prevState === ESTABLISHED);
+}
+
+class Flow {
+  // Tuple, as originator -> responder (roles may flip).
+  proto = 0;
+  version = 4;
+  readonly oa = new Uint32Array(4);
+  readonly ra = new Uint32Array(4);
+  op = 0;
+  rp = 0;
+  oneWay = false;
+  hash = 0;
+  next: Flow | null = null; // hash chain
+  // LRU list (most recently active at the tail).
+  lruPrev: Flow | null = null;
+  lruNext: Flow | null = null;
+
+  uid = '';
+  tunnelParent: string | undefined;
+  vlan = -1;
+  innerVlan = -1;
+  start = 0;
+  last = 0;
+  inactivity = 60;
+  history = '';
+  histSeen = 0;
+  missed = 0;
+  orig = new Endpoint(true);
+  resp = new Endpoint(false);
+  // TCP session adapter state.
+  isPartial = false;
+  firstPacketSeen = 0; // 1 orig, 2 resp
+  isActive = true;
+  attemptAt = 0; // 0 = no attempt timer
+  deleteAt = 0; // 0 = no delete timer (close/reset delay)
+  nextInterim = 0;
+  removed = false;
+
+  addHistory(c: string): void {
+    this.history += c;
+  }
+
+  /** Zeek's Session::CheckHistory: adds `code` the first time `mask` is seen. True if seen before. */
+  checkHistory(mask: number, code: string): boolean {
+    if ((this.histSeen & mask) === 0) {
+      this.histSeen |= mask;
+      this.addHistory(code);
+      return false;
+    }
+    return true;
+  }
+
+  flipRoles(): void {
+    for (let i = 0; i < 4; i++) {
+      const t = this.oa[i];
+      this.oa[i] = this.ra[i];
+      this.ra[i] = t;
+    }
+    const tp = this.op;
+    this.op = this.rp;
+    this.rp = tp;
+    const te = this.orig;
+    this.orig = this.resp;
+    this.resp = te;
+    this.orig.isOrig = true;
+    this.resp.isOrig = false;
+    this.firstPacketSeen = ((this.firstPacketSeen & 1) !== 0 ? 2 : 0) | ((this.firstPacketSeen & 2) !== 0 ? 1 : 0);
+    this.isPartial = false;
+    this.addHistory('^');
+  }
+}
+
+/** Zeek's scaled history entry: adds the letter at the 1st, 10th, 100th... occurrence. */
+function scaled(flow: Flow, code: string, e: Endpoint, which: 'chk' | 'rxmt' | 'win0' | 'gap'): void {
+  switch (which) {
+    case 'chk':
+      if (++e.chkCnt === e.chkThresh) {
+        flow.addHistory(code);
+        e.chkThresh *= 10;
+      }
+      break;
+    case 'rxmt':
+      if (++e.rxmtCnt === e.rxmtThresh) {
+        flow.addHistory(code);
+        e.rxmtThresh *= 10;
+      }
+      break;
+    case 'win0':
+      if (++e.win0Cnt === e.win0Thresh) {
+        flow.addHistory(code);
+        e.win0Thresh *= 10;
+      }
+      break;
+    case 'gap':
+      if (++e.gapCnt === e.gapThresh) {
+        flow.addHistory(code);
+        e.gapThresh *= 10;
+      }
+      break;
+  }
+}
+
+function lc(e: Endpoint, upper: string): string {
+  return e.isOrig ? upper : upper.toLowerCase();
+}
+
+/** Default uid generator: 'C' + 17 base62 characters from a seeded xorshift PRNG. */
+export function makeUidGenerator(seed = 0x2545f491): () => string {
+  const ALPHA = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+  let s = seed >>> 0 || 1;
+  const rnd = (): number => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s;
+  };
+  return () => {
+    let out = 'C';
+    for (let i = 0; i < 17; i++) out += ALPHA[rnd() % 62];
+    return out;
+  };
+}
+
+function mix(h: number, v: number): number {
+  h = Math.imul(h ^ v, 0x9e3779b1);
+  return h ^ (h >>> 15);
+}
+
+export class FlowTable {
+  private readonly opts: FlowTableOptions;
+  private readonly verify: boolean;
+  private readonly maxFlows: number;
+  private readonly interim: number;
+  private readonly uidGen: () => string;
+  private readonly serverPorts = new Set<number>();
+  private readonly buckets = new Map<number, Flow>();
+  private lruHead: Flow | null = null;
+  private lruTail: Flow | null = null;
+  private count = 0;
+  private now = 0;
+  private nextSweep = 0;
+  private readonly frags: FragmentTable;
+  // Scratch tuple of the current packet.
+  private readonly sa = new Uint32Array(4);
+  private readonly da = new Uint32Array(4);
+  /** Set by relSeq when a sequence number lies before the endpoint's start. */
+  private under = false;
+
+  constructor(opts: FlowTableOptions) {
+    this.opts = opts;
+    this.verify = opts.checksums === 'verify';
+    this.maxFlows = opts.maxFlows ?? 0;
+    this.interim = opts.interimSeconds ?? 0;
+    this.uidGen = opts.uid ?? makeUidGenerator();
+    for (const p of opts.likelyServerPorts ?? DEFAULT_LIKELY_SERVER_PORTS) this.serverPorts.add(p);
+    this.frags = new FragmentTable(opts.maxFragments ?? 4096, ZEEK_TIMEOUTS.frag_timeout, opts.counters);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  packet(ts: number, r: DecodeResult): void {
+    const c = this.opts.counters;
+    c.received++;
+    if (ts > this.now) this.now = ts;
+    if (ts >= this.nextSweep) this.sweep(ts);
+    let parent: string | undefined;
+    let handled = false;
+    for (let i = 0; i < r.depth; i++) {
+      const L = r.layers[i];
+      const isLast = i === r.depth - 1;
+      // IP-in-IP / GRE outer layers are not connections of their own in Zeek's conn.log.
+      if (!isLast && L.proto !== P_UDP && L.proto !== P_TCP) continue;
+      if (L.isFragment) {
+        const whole = this.frags.add(ts, r, i);
+        if (!whole) {
+          handled = true;
+          continue;
+        }
+        const f = this.layer(ts, r, whole, -1, parent);
+        if (f) parent = f.uid;
+        handled = true;
+        continue;
+      }
+      if (!L.transportComplete) continue;
+      const f = this.layer(ts, r, L, i, parent);
+      if (f) {
+        parent = f.uid;
+        handled = true;
+      }
+    }
+    if (handled) c.emitted++;
+    else c.dropped++;
+  }
+
+  /** Handles one IP layer (layerIndex -1: a reassembled datagram, checksum not verifiable). */
+  private layer(ts: number, r: DecodeResult, L: IpLayer, layerIndex: number, parent: string | undefined): Flow | null {
+    const proto = L.proto;
+    const sa = this.sa;
+    const da = this.da;
+    let version = L.version;
+    if (version === 4) {
+      sa[0] = sa[1] = da[0] = da[1] = 0;
+      sa[2] = da[2] = 0;
+      sa[3] = L.src4;
+      da[3] = L.dst4;
+    } else {
+      for (let k = 0; k < 4; k++) {
+        sa[k] = L.src6[k];
+        da[k] = L.dst6[k];
+      }
+      // Zeek treats IPv4-mapped addresses as IPv4.
+      if (sa[0] === 0 && sa[1] === 0 && sa[2] === 0xffff && da[0] === 0 && da[1] === 0 && da[2] === 0xffff) {
+        sa[2] = da[2] = 0;
+        version = 4;
+      }
+    }
+    let sp = 0;
+    let dp = 0;
+    let oneWay = false;
+    if (proto === P_TCP || proto === P_UDP || proto === P_ICMP || proto === P_ICMPV6) {
+      sp = L.srcPort;
+      dp = L.dstPort;
+      oneWay = L.icmpOneWay;
+    }
+    let h = mix(mix(mix(mix(proto, sa[0] ^ da[0]), sa[1] ^ da[1]), sa[2] ^ da[2]), sa[3] ^ da[3]);
+    h = mix(h, sp ^ dp) & 0x3fffffff;
+
+    let flow = this.lookup(h, proto, sp, dp, oneWay);
+    if (flow) {
+      if (this.expired(flow, ts)) {
+        this.remove(flow, true);
+        flow = null;
+      } else if (proto === P_TCP && this.isReuse(flow, L)) {
+        this.remove(flow, true);
+        flow = null;
+      }
+    }
+    if (!flow) {
+      flow = this.create(ts, h, proto, version, sp, dp, oneWay, L, parent);
+      if (!flow) return null;
+    }
+    const isOrig = flow.op === sp && flow.rp === dp && eq(flow.oa, sa);
+    if (flow !== this.lruTail) this.touch(flow);
+
+    const ok = layerIndex < 0 || !this.verify || checksumOk(r, layerIndex);
+    if (proto === P_TCP) this.tcp(ts, flow, L, isOrig, ok);
+    else if (proto === P_UDP) {
+      const ep = isOrig ? flow.orig : flow.resp;
+      ep.pkts++;
+      ep.ipBytes += L.ipTotalLen;
+      if (!ok) {
+        scaled(flow, isOrig ? 'C' : 'c', ep, 'chk');
+        this.opts.counters.add('bad_checksum');
+      } else {
+        flow.last = ts;
+        flow.checkHistory(isOrig ? H_DATA : H_DATA << 8, isOrig ? 'D' : 'd');
+        ep.size = (ep.size < 0 ? 0 : ep.size) + L.payloadLen;
+      }
+    } else if (proto === P_ICMP || proto === P_ICMPV6) {
+      if (!ok) {
+        this.opts.counters.add('bad_checksum');
+        return flow;
+      }
+      flow.last = ts;
+      const ep = isOrig ? flow.orig : flow.resp;
+      ep.size = (ep.size < 0 ? 0 : ep.size) + L.payloadLen;
+      ep.pkts++;
+      ep.ipBytes += L.ipTotalLen;
+    } else {
+      flow.last = ts;
+      const ep = isOrig ? flow.orig : flow.resp;
+      ep.pkts++;
+      ep.ipBytes += L.ipTotalLen;
+      ep.size = 0;
+    }
+    return flow;
+  }
+
+  private lookup(h: number, proto: number, sp: number, dp: number, oneWay: boolean): Flow | null {
+    let f = this.buckets.get(h) ?? null;
+    const sa = this.sa;
+    const da = this.da;
+    while (f) {
+      if (f.proto === proto) {
+        if (f.op === sp && f.rp === dp && eq(f.oa, sa) && eq(f.ra, da)) return f;
+        if (!oneWay && !f.oneWay && f.op === dp && f.rp === sp && eq(f.oa, da) && eq(f.ra, sa)) return f;
+      }
+      f = f.next;
+    }
+    return null;
+  }
+
+  private isLikelyServer(port: number, udp: boolean): boolean {
+    return this.serverPorts.has(udp ? port | UDP_PORT : port);
+  }
+
+  private create(
+    ts: number,
+    h: number,
+    proto: number,
+    version: number,
+    sp: number,
+    dp: number,
+    oneWay: boolean,
+    L: IpLayer,
+    parent: string | undefined,
+  ): Flow | null {
+    if (this.maxFlows > 0 && this.count >= this.maxFlows && this.lruHead) {
+      this.opts.counters.add('evicted');
+      this.remove(this.lruHead, true);
+    }
+    const f = new Flow();
+    f.proto = proto;
+    f.version = version;
+    f.oa.set(this.sa);
+    f.ra.set(this.da);
+    f.op = sp;
+    f.rp = dp;
+    f.oneWay = oneWay;
+    f.hash = h;
+    f.uid = this.uidGen();
+    f.tunnelParent = parent;
+    f.vlan = L.vlan;
+    f.innerVlan = L.innerVlan;
+    f.start = ts;
+    f.last = ts;
+    f.nextInterim = this.interim > 0 ? ts + this.interim : 0;
+    f.inactivity =
+      proto === P_ICMP || proto === P_ICMPV6
+        ? ZEEK_TIMEOUTS.icmp_inactivity_timeout
+        : proto === P_TCP || proto === P_UDP
+          ? ZEEK_TIMEOUTS.udp_inactivity_timeout // TCP too, until the handshake is over (Zeek)
+          : ZEEK_TIMEOUTS.unknown_ip_inactivity_timeout;
+    // Role flipping by likely_server_ports (Zeek's WantConnection + NewConn).
+    let flip = false;
+    if (proto === P_TCP) {
+      const fl = L.tcpFlags;
+      if ((fl & F_SYN) === 0 || (fl & F_ACK) !== 0) {
+        if (this.isLikelyServer(sp, false)) {
+          if (this.isLikelyServer(dp, false)) flip = (fl & F_SYN) === 0 && sp < dp;
+          else flip = true;
+        }
+      }
+    } else if (proto === P_UDP) {
+      flip = this.isLikelyServer(sp, true) && !this.isLikelyServer(dp, true);
+    }
+    if (flip && !(version === 4 && this.da[3] === 0xffffffff)) f.flipRoles();
+    // Insert.
+    f.next = this.buckets.get(h) ?? null;
+    this.buckets.set(h, f);
+    f.lruPrev = this.lruTail;
+    if (this.lruTail) this.lruTail.lruNext = f;
+    else this.lruHead = f;
+    this.lruTail = f;
+    this.count++;
+    return f;
+  }
+
+  private touch(f: Flow): void {
+    // unlink
+    if (f.lruPrev) f.lruPrev.lruNext = f.lruNext;
+    else this.lruHead = f.lruNext;
+    if (f.lruNext) f.lruNext.lruPrev = f.lruPrev;
+    else this.lruTail = f.lruPrev;
+    // append
+    f.lruNext = null;
+    f.lruPrev = this.lruTail;
+    if (this.lruTail) this.lruTail.lruNext = f;
+    else this.lruHead = f;
+    this.lruTail = f;
+  }
+
+  /** Unlinks a flow and (when `report`) emits its record. */
+  private remove(f: Flow, report: boolean): void {
+    if (f.removed) return;
+    f.removed = true;
+    let b = this.buckets.get(f.hash) ?? null;
+    if (b === f) {
+      if (f.next) this.buckets.set(f.hash, f.next);
+      else this.buckets.delete(f.hash);
+    } else {
+      while (b && b.next !== f) b = b.next;
+      if (b) b.next = f.next;
+    }
+    if (f.lruPrev) f.lruPrev.lruNext = f.lruNext;
+    else this.lruHead = f.lruNext;
+    if (f.lruNext) f.lruNext.lruPrev = f.lruPrev;
+    else this.lruTail = f.lruPrev;
+    f.lruPrev = f.lruNext = f.next = null;
+    this.count--;
+    if (report) this.emit(f, false);
+  }
+
+  /** Zeek's timers, evaluated at time t: inactivity, TCP attempt/expire/close/reset timers. */
+  private expired(f: Flow, t: number): boolean {
+    if (f.last + f.inactivity <= t) return true;
+    if (f.proto !== P_TCP) return false;
+    if (f.deleteAt > 0 && t >= f.deleteAt) return true;
+    const o = f.orig;
+    const r = f.resp;
+    if (f.attemptAt > 0 && t >= f.attemptAt && f.isActive) {
+      if ((o.state === SYN_SENT || o.state === SYN_ACK_SENT) && r.state === INACTIVE) return true;
+      f.attemptAt = 0;
+    }
+    // ExpireTimer (first at start + tcp_SYN_timeout, then every tcp_session_timer).
+    if (f.isActive && t >= f.start + ZEEK_TIMEOUTS.tcp_SYN_timeout && f.last + ZEEK_TIMEOUTS.tcp_connection_linger < t) {
+      if (o.didClose || r.didClose) {
+        if (
+          (o.didClose && r.didClose) ||
+          o.state === RESET ||
+          r.state === RESET ||
+          o.state === INACTIVE ||
+          r.state === INACTIVE
+        )
+          return true;
+      }
+      if (r.state === INACTIVE && o.state === INACTIVE) return true;
+    }
+    return false;
+  }
+
+  /** Zeek's TCPSessionAdapter::IsReuse: a new SYN on a finished (or different) connection. */
+  private isReuse(f: Flow, L: IpLayer): boolean {
+    const fl = L.tcpFlags;
+    if ((fl & F_SYN) === 0) return false;
+    let connOrig = f.orig;
+    if ((fl & F_ACK) !== 0) {
+      if (f.orig.state !== INACTIVE) return false;
+      connOrig = f.resp;
+    }
+    if (!(f.orig.didClose || f.resp.didClose)) {
+      const base = L.seq;
+      if (base === connOrig.startSeq >>> 0) return false;
+      if ((fl & F_ACK) === 0 && connOrig.state === SYN_ACK_SENT && f.resp.state === INACTIVE && base === f.resp.startSeq >>> 0)
+        return false;
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // TCP
+
+  private tcp(ts: number, f: Flow, L: IpLayer, isOrigIn: boolean, ok: boolean): void {
+    let isOrig = isOrigIn;
+    let ep = isOrig ? f.orig : f.resp;
+    if (!ok) {
+      scaled(f, ep.isOrig ? 'C' : 'c', ep, 'chk');
+      this.opts.counters.add('bad_checksum');
+      return;
+    }
+    const flags = L.tcpFlags;
+    const SYN = (flags & F_SYN) !== 0;
+    const FIN = (flags & F_FIN) !== 0;
+    const RST = (flags & F_RST) !== 0;
+    const ACK = (flags & F_ACK) !== 0;
+    const baseSeq = L.seq;
+    const ackSeq = L.ack;
+    const len = L.payloadLen;
+    const origBefore = f.orig;
+
+    // SetPartialStatus
+    if (isOrig) {
+      if ((f.firstPacketSeen & 1) === 0) f.isPartial = !SYN || ACK;
+    } else if ((f.firstPacketSeen & 2) === 0 && !f.isPartial) f.isPartial = !SYN;
+
+    let segLen = len + (SYN ? 1 : 0) + (FIN ? 1 : 0);
+    if (RST) segLen -= len;
+    const seqPast = (baseSeq + segLen) >>> 0;
+
+    // init_endpoint
+    switch (ep.state) {
+      case INACTIVE:
+        if (SYN) {
+          ep.ackSeq = baseSeq;
+          ep.startSeq = baseSeq;
+          ep.lastSeq = seqPast;
+        } else {
+          ep.ackSeq = (baseSeq - 1) >>> 0;
+          ep.startSeq = (baseSeq - 1) >>> 0;
+          ep.lastSeq = baseSeq;
+        }
+        break;
+      case SYN_SENT:
+      case SYN_ACK_SENT:
+        if (SYN && baseSeq !== ep.startSeq) {
+          ep.startSeq = baseSeq;
+          ep.ackSeq = baseSeq;
+          ep.lastSeq = seqPast;
+        }
+        break;
+      case ESTABLISHED:
+      case PARTIAL:
+        if (SYN) {
+          ep.startSeq = baseSeq;
+          ep.ackSeq = baseSeq;
+          ep.lastSeq = seqPast;
+        }
+        break;
+      case RESET:
+        if (SYN && ep.prevState === INACTIVE) {
+          ep.startSeq = baseSeq;
+          ep.ackSeq = baseSeq;
+          ep.lastSeq = seqPast;
+        }
+        break;
+    }
+
+    this.under = false;
+    const relSeq = this.relSeq(ep, baseSeq, ep.lastSeq, ep.seqWraps);
+    const underflow = this.under;
+
+    // update_history (may flip roles: "H" followed by A/D from the SYN-ACK sender's peer).
+    const bits = (SYN ? 1 : 0) + (FIN ? 1 : 0) + (RST ? 1 : 0);
+    if (bits > 1) {
+      if (FIN && RST) this.epHistory(f, ep, H_FIN_RST, 'I');
+      else this.epHistory(f, ep, H_MULTI, 'Q');
+    } else if (bits === 1) {
+      if (SYN) {
+        const code = ACK ? 'H' : 'S';
+        if (this.epHistory(f, ep, H_SYN, code) && relSeq !== ep.histLastSyn) f.addHistory(lc(ep, code));
+        ep.histLastSyn = relSeq;
+      }
+      if (FIN) {
+        if (this.epHistory(f, ep, H_FIN, 'F') && relSeq + len !== ep.histLastFin) f.addHistory(lc(ep, 'F'));
+        ep.histLastFin = relSeq + len;
+      }
+      if (RST) {
+        if (this.epHistory(f, ep, H_RST, 'R') && relSeq !== ep.histLastRst) f.addHistory(lc(ep, 'R'));
+        ep.histLastRst = relSeq;
+      }
+    } else if (len > 0) this.epHistory(f, ep, H_DATA, 'D');
+    else if (ACK) this.epHistory(f, ep, H_ACK, 'A');
+    if (f.orig !== origBefore) isOrig = !isOrig;
+    ep = isOrig ? f.orig : f.resp;
+    const peer = isOrig ? f.resp : f.orig;
+
+    // update_window: zero windows ('W'/'w').
+    if (L.window === 0 && !RST && peer.state !== CLOSED && ep.state !== RESET) {
+      scaled(f, ep.isOrig ? 'W' : 'w', ep, 'win0');
+    }
+
+    if (!f.orig.didClose || !f.resp.didClose) f.last = ts;
+
+    if (SYN) {
+      // Window scaling is irrelevant for the zero-window test (0 << n is 0); nothing else to do.
+    }
+    if (FIN) {
+      ep.finCnt++;
+      ep.finSeq = relSeq + segLen;
+    }
+    if (RST) ep.rstCnt++;
+
+    let relAck = 0;
+    let ackValid = false;
+    if (ACK) {
+      if (peer.state === INACTIVE) {
+        relAck = 1;
+        ackValid = true;
+        const s = (ackSeq - 1) >>> 0;
+        peer.startSeq = s;
+        peer.ackSeq = s;
+        peer.lastSeq = s;
+      } else {
+        this.under = false;
+        relAck = this.relSeq(peer, ackSeq, peer.ackSeq, peer.ackWraps);
+        ackValid = true;
+        if (this.under) relAck = 0;
+        else if (!RST) {
+          const d = seqDelta(ackSeq, peer.ackSeq);
+          if (!(ackSeq === 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0) {
+            if (ackSeq < peer.ackSeq) peer.ackWraps++;
+            peer.ackSeq = ackSeq;
+          }
+        }
+      }
+    }
+
+    // update_last_seq
+    const deltaLast = seqDelta(seqPast, ep.lastSeq);
+    if ((SYN || RST) && (deltaLast > TOO_LARGE_SEQ_DELTA || deltaLast < -TOO_LARGE_SEQ_DELTA)) {
+      // ignore
+    } else if (FIN && ep.lastSeq === ((ep.startSeq + 1) >>> 0)) this.updateLast(ep, seqPast);
+    else if (ep.state === RESET) {
+      // ignore
+    } else if (deltaLast > 0) this.updateLast(ep, seqPast);
+    else if (deltaLast <= 0 && len > 0) scaled(f, ep.isOrig ? 'T' : 't', ep, 'rxmt');
+
+    // State machine.
+    let doClose = false;
+    let genEvent = false;
+    switch (ep.state) {
+      case INACTIVE: {
+        if (SYN) {
+          if (isOrig) {
+            ep.setState(ACK ? SYN_ACK_SENT : SYN_SENT, peer, f);
+            f.attemptAt = ts + ZEEK_TIMEOUTS.tcp_attempt_delay;
+          } else {
+            if (ACK) {
+              // nothing more (bad_SYN_ack weird)
+            } else if (peer.state === SYN_ACK_SENT && baseSeq === ep.startSeq) {
+              f.isPartial = false;
+              f.flipRoles();
+              // After the flip `ep` is the originator.
+              isOrig = true;
+              peer.setState(ESTABLISHED, ep, f);
+              f.firstPacketSeen |= 1;
+            }
+            if (peer.state === SYN_SENT) peer.setState(ESTABLISHED, ep, f);
+            ep.setState(ESTABLISHED, peer, f);
+          }
+        }
+        if (FIN) {
+          ep.setState(CLOSED, peer, f);
+          doClose = genEvent = true;
+        }
+        if (RST) {
+          ep.setState(RESET, peer, f);
+          let isReject = false;
+          if (isOrig) {
+            if (peer.state === ESTABLISHED) isReject = true;
+          } else if (peer.state === SYN_SENT || peer.state === SYN_ACK_SENT) isReject = true;
+          doClose = true;
+          genEvent = !isReject;
+        }
+        if (ep.state === INACTIVE) {
+          if (!isOrig && len === 0 && f.orig.state === SYN_SENT) {
+            // pure ACK to a SYN: still inactive
+          } else if (ACK && peer.state === ESTABLISHED) {
+            ep.setState(ESTABLISHED, peer, f);
+            f.isPartial = false;
+            f.firstPacketSeen |= isOrig ? 1 : 2;
+          } else ep.setState(PARTIAL, peer, f);
+        }
+        break;
+      }
+      case SYN_SENT:
+      case SYN_ACK_SENT:
+        if (FIN) {
+          ep.setState(CLOSED, peer, f);
+          doClose = genEvent = true;
+        }
+        if (RST) {
+          ep.setState(RESET, peer, f);
+          f.isActive = false;
+          doClose = true;
+        }
+        break;
+      case ESTABLISHED:
+      case PARTIAL:
+        if (SYN && ep.state === PARTIAL && peer.state === INACTIVE && !ACK) ep.setState(SYN_SENT, peer, f);
+        if (FIN && !RST) {
+          ep.setState(CLOSED, peer, f);
+          if (peer.state === RESET && peer.prevState === CLOSED) peer.setState(CLOSED, ep, f);
+          doClose = genEvent = true;
+        }
+        if (RST) {
+          ep.setState(RESET, peer, f);
+          doClose = true;
+          f.isActive = false;
+        }
+        break;
+      case CLOSED:
+        if (RST && peer.state !== CLOSED) {
+          ep.setState(RESET, peer, f);
+          if (!ep.didClose) doClose = true;
+          f.deleteAt = f.deleteAt > 0 ? Math.min(f.deleteAt, ts + ZEEK_TIMEOUTS.tcp_reset_delay) : ts + ZEEK_TIMEOUTS.tcp_reset_delay;
+        }
+        break;
+      case RESET:
+        break;
+    }
+
+    // Data delivery to the reassembler and acknowledgements (content gaps, missed_bytes).
+    if (ackValid) this.ackReceived(f, peer, ep, relAck);
+    const relData = SYN ? relSeq + 1 : relSeq;
+    if (len > 0 && !RST && !underflow && L.l4Captured - L.tcpHeaderLen >= len) this.dataSent(ep, relData, len);
+
+    if (doClose) this.connectionClosed(f, ep, peer, genEvent);
+    // ConnSize counts the packet for the side it belongs to after any role flip.
+    const cnt = isOrig ? f.orig : f.resp;
+    cnt.pkts++;
+    cnt.ipBytes += L.ipTotalLen;
+  }
+
+  private updateLast(ep: Endpoint, seq: number): void {
+    if (seq < ep.lastSeq) ep.seqWraps++;
+    ep.lastSeq = seq;
+  }
+
+  /** Zeek's get_relative_seq. */
+  private relSeq(ep: Endpoint, cur: number, last: number, wrapsIn: number): number {
+    let wraps = wrapsIn;
+    const delta = seqDelta(cur, last);
+    if (delta < 0) {
+      if (wraps && cur > last) --wraps;
+    } else if (delta > 0) {
+      if (cur < last) ++wraps;
+    }
+    if (wraps === 0) {
+      const d = seqDelta(cur, ep.startSeq);
+      if (d < 0) this.under = true;
+      return d;
+    }
+    return ep.relative(cur, wraps);
+  }
+
+  /** TCP_Endpoint::CheckHistory, including the "H then A/D" role flip. */
+  private epHistory(f: Flow, ep: Endpoint, mask: number, code: string): boolean {
+    if ((code === 'A' || code === 'D') && f.history === 'H') {
+      f.flipRoles();
+      f.history = '^h';
+      f.firstPacketSeen |= 2;
+    }
+    if (!ep.isOrig) return f.checkHistory(mask << 8, code.toLowerCase());
+    return f.checkHistory(mask, code);
+  }
+
+  private dataSent(ep: Endpoint, seq: number, len: number): void {
+    const ackRel = ep.relative(ep.ackSeq, ep.ackWraps);
+    let s = seq;
+    const end = seq + len;
+    if (s < ackRel) {
+      if (end <= ackRel) return;
+      s = ackRel;
+    }
+    if (s <= ep.reass) {
+      if (end > ep.reass) ep.reass = end;
+      this.mergeBlocks(ep);
+    } else if (ep.nblocks < MAX_BLOCKS) {
+      // keep sorted by start
+      let i = ep.nblocks;
+      while (i > 0 && ep.blocks[(i - 1) * 2] > s) {
+        ep.blocks[i * 2] = ep.blocks[(i - 1) * 2];
+        ep.blocks[i * 2 + 1] = ep.blocks[(i - 1) * 2 + 1];
+        i--;
+      }
+      ep.blocks[i * 2] = s;
+      ep.blocks[i * 2 + 1] = end;
+      ep.nblocks++;
+    } else this.opts.counters.add('reassembly_blocks_dropped');
+  }
+
+  private mergeBlocks(ep: Endpoint): void {
+    let k = 0;
+    while (k < ep.nblocks && ep.blocks[k * 2] <= ep.reass) {
+      const e = ep.blocks[k * 2 + 1];
+      if (e > ep.reass) ep.reass = e;
+      k++;
+    }
+    if (k > 0) {
+      for (let i = k; i < ep.nblocks; i++) {
+        ep.blocks[(i - k) * 2] = ep.blocks[i * 2];
+        ep.blocks[(i - k) * 2 + 1] = ep.blocks[i * 2 + 1];
+      }
+      ep.nblocks -= k;
+    }
+  }
+
+  /** The peer acknowledged `ep`'s data up to relative `seq`: holes below it become content gaps. */
+  private ackReceived(f: Flow, ep: Endpoint, peer: Endpoint, seqIn: number): void {
+    let seq = seqIn;
+    if (ep.finCnt > 0 && seq >= ep.finSeq) seq = ep.finSeq - 1;
+    if (seq <= ep.trim) return;
+    ep.trim = seq;
+    if (seq <= ep.reass) return;
+    if (seq <= 2 && f.isPartial) {
+      ep.reass = seq;
+      this.mergeBlocks(ep);
+      return;
+    }
+    while (ep.nblocks > 0 && ep.blocks[0] < seq) {
+      const bs = ep.blocks[0];
+      if (bs > ep.reass) this.gap(f, ep, peer, bs - ep.reass);
+      if (ep.blocks[1] > ep.reass) ep.reass = ep.blocks[1];
+      for (let i = 1; i < ep.nblocks; i++) {
+        ep.blocks[(i - 1) * 2] = ep.blocks[i * 2];
+        ep.blocks[(i - 1) * 2 + 1] = ep.blocks[i * 2 + 1];
+      }
+      ep.nblocks--;
+    }
+    if (seq > ep.reass) {
+      this.gap(f, ep, peer, seq - ep.reass);
+      ep.reass = seq;
+    }
+  }
+
+  private gap(f: Flow, ep: Endpoint, peer: Endpoint, len: number): void {
+    if (isClean(ep) && isClean(peer)) {
+      scaled(f, ep.isOrig ? 'G' : 'g', ep, 'gap');
+      f.missed += len;
+    }
+  }
+
+  /** TCPSessionAdapter::ConnectionClosed (no application analyzers, so no pending data). */
+  private connectionClosed(f: Flow, ep: Endpoint, peer: Endpoint, genEvent: boolean): void {
+    if (ep.didClose) return;
+    ep.didClose = true;
+    const complete = ep.state === RESET || peer.didClose || peer.state === INACTIVE;
+    if (complete) {
+      if (genEvent && (ep.prevState !== INACTIVE || peer.state !== INACTIVE)) f.isActive = false;
+      f.attemptAt = 0;
+      f.deleteAt = f.last + ZEEK_TIMEOUTS.tcp_close_delay;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  advance(ts: number): void {
+    if (ts > this.now) this.now = ts;
+    this.sweep(ts);
+  }
+
+  private sweep(ts: number): void {
+    this.nextSweep = ts + 1;
+    this.frags.expire(ts);
+    let f = this.lruHead;
+    while (f) {
+      const next = f.lruNext;
+      if (this.expired(f, ts)) this.remove(f, true);
+      else if (this.interim > 0 && f.nextInterim > 0 && ts >= f.nextInterim) {
+        this.emit(f, true);
+        while (f.nextInterim <= ts) f.nextInterim += this.interim;
+      }
+      f = next;
+    }
+  }
+
+  finish(): void {
+    let f = this.lruHead;
+    while (f) {
+      const next = f.lruNext;
+      this.remove(f, true);
+      f = next;
+    }
+  }
+
+  private emit(f: Flow, interim: boolean): void {
+    const proto = f.proto;
+    const o = f.orig;
+    const r = f.resp;
+    const rec: FlowRecord = {
+      kind: 'flow',
+      ts: f.start,
+      uid: f.uid,
+      orig_h: fmt(f.version, f.oa),
+      orig_p: f.op,
+      resp_h: fmt(f.version, f.ra),
+      resp_p: f.rp,
+      proto: proto === P_TCP ? 'tcp' : proto === P_UDP ? 'udp' : proto === P_ICMP || proto === P_ICMPV6 ? 'icmp' : 'unknown_transport',
+    };
+    const dur = f.last - f.start;
+    if (dur > 0) {
+      rec.duration = dur;
+      if (proto === P_TCP) {
+        rec.orig_bytes = o.state === INACTIVE ? 0 : o.tcpSize(r);
+        rec.resp_bytes = r.state === INACTIVE ? 0 : r.tcpSize(o);
+      } else {
+        rec.orig_bytes = o.size < 0 ? 0 : o.size;
+        rec.resp_bytes = r.size < 0 ? 0 : r.size;
+      }
+    }
+    rec.conn_state = connState(f);
+    rec.missed_bytes = f.missed;
+    if (f.history !== '') rec.history = f.history;
+    rec.orig_pkts = o.pkts;
+    rec.orig_ip_bytes = o.ipBytes;
+    rec.resp_pkts = r.pkts;
+    rec.resp_ip_bytes = r.ipBytes;
+    if (f.tunnelParent !== undefined) rec.tunnel_parents = [f.tunnelParent];
+    if (f.vlan >= 0) rec.vlan = f.vlan;
+    if (f.innerVlan >= 0) rec.inner_vlan = f.innerVlan;
+    if (interim) rec.interim = true;
+    else this.opts.counters.add('flows');
+    this.opts.onFlow(rec);
+  }
+}
+
+function eq(a: Uint32Array, b: Uint32Array): boolean {
+  return a[3] === b[3] && a[2] === b[2] && a[1] === b[1] && a[0] === b[0];
+}
+
+function fmt(version: number, a: Uint32Array): string {
+  return version === 4 ? formatIPv4(a[3]) : formatIPv6(a);
+}
+
+/** conn_state() of scripts/base/protocols/conn/main.zeek. */
+function connState(f: Flow): ConnState {
+  const o = f.orig;
+  const r = f.resp;
+  if (f.proto === P_UDP) {
+    if (o.size >= 0) return r.size >= 0 ? 'SF' : 'S0';
+    return r.size >= 0 ? 'SHR' : 'OTH';
+  }
+  if (f.proto !== P_TCP) return 'OTH';
+  const os = o.state;
+  const rs = r.state;
+  const oInactive = os === INACTIVE || os === PARTIAL;
+  const rInactive = rs === INACTIVE || rs === PARTIAL;
+  if (rs === RESET) {
+    if (os === SYN_SENT || os === SYN_ACK_SENT || (os === RESET && o.tcpSize(r) === 0 && r.tcpSize(o) === 0)) return 'REJ';
+    return oInactive ? 'RSTRH' : 'RSTR';
+  }
+  if (os === RESET) {
+    if (rInactive) return /^\^?S[^HAFGIQ]*R/.test(f.history) ? 'RSTOS0' : 'OTH';
+    return 'RSTO';
+  }
+  if (rs === CLOSED && os === CLOSED) return 'SF';
+  if (os === CLOSED) return rInactive ? 'SH' : 'S2';
+  if (rs === CLOSED) return oInactive ? 'SHR' : 'S3';
+  if (os === SYN_SENT && rs === INACTIVE) return 'S0';
+  if (os === ESTABLISHED && rs === ESTABLISHED) return 'S1';
+  return 'OTH';
+}
