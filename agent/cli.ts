@@ -4,6 +4,8 @@
 
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { isCaptureFile, readCaptureFlows } from '../collectors/pcap/read.js';
+import type { FlowRecord } from '../collectors/record.js';
 import { readZeekFiles } from '../collectors/zeek/read.js';
 import { registerHubCommands } from '../hub/cli.js';
 import { beaconTable, beaconToJson, runBeacons } from './beacons.js';
@@ -121,16 +123,37 @@ export function buildProgram(): Command {
   program
     .command('flows')
     .description('print flows from any flow source as a Zeek conn.log (TSV with header) or JSON lines')
-    .argument('<inputs...>', 'Zeek conn.log files (TSV or JSON, plain or gzip), directories of them, or - for stdin')
+    .argument(
+      '<inputs...>',
+      'pcap/pcapng capture files, Zeek conn.log files (TSV or JSON, plain or gzip), directories of conn logs, or - for a conn.log on stdin',
+    )
     .addOption(new Option('-f, --format <format>', 'output format').choices(['zeek', 'jsonl']).default('zeek'))
-    .action(async (inputs: string[], opts: { format: 'zeek' | 'jsonl' }) => {
+    .addOption(
+      new Option('--checksums <mode>', 'captures: verify drops bad-checksum packets as Zeek does; ignore keeps them, as zeek -C')
+        .choices(['verify', 'ignore'])
+        .default('verify'),
+    )
+    .action(async (inputs: string[], opts: { format: 'zeek' | 'jsonl'; checksums: 'verify' | 'ignore' }) => {
       const files = expandInputs(inputs);
       const issues = makeIssueLog();
       const metrics = new MetricsRegistry();
       const writer = opts.format === 'zeek' ? new ZeekTsvWriter(process.stdout) : new JsonLinesWriter(process.stdout);
-      await readZeekFiles(files, { counters: metrics.counters('zeek'), onIssue: issues.report }, async (batch) => {
-        await writer.write(batch);
-      });
+      // Consecutive files of one kind are read together, in the order given.
+      for (let i = 0; i < files.length; ) {
+        const capture = isCaptureFile(files[i]);
+        let j = i;
+        while (j < files.length && isCaptureFile(files[j]) === capture) j++;
+        const group = files.slice(i, j);
+        const write = async (batch: FlowRecord[]) => {
+          await writer.write(batch);
+        };
+        if (capture) {
+          await readCaptureFlows(group, { metrics, onIssue: issues.report, checksums: opts.checksums }, write);
+        } else {
+          await readZeekFiles(group, { counters: metrics.counters('zeek'), onIssue: issues.report }, write);
+        }
+        i = j;
+      }
       await writer.end();
       reportIssues(issues);
     });

@@ -96,6 +96,29 @@ describe('vigil command line', () => {
     expect(a.stderr).toMatch(new RegExp(`vigil: \\d+ records from 1 file\\(s\\), ${findings.length} finding\\(s\\), 0 input problem\\(s\\)`));
   });
 
+  it('flows reads a capture file into Zeek conn.log lines (Zeek btest GRE trace, as zeek -C)', () => {
+    const dir = path.join(root, 'test/fixtures/zeek-btest/dev/core.tunnels.gre');
+    const r = vigil('flows', '--checksums', 'ignore', path.join(dir, 'gre-sample.pcap'));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const key = (l: string) => {
+      const c = l.split('\t');
+      // 5-tuple, duration, bytes, state, missed bytes, history, packets and IP bytes
+      return [c[2], c[3], c[4], c[5], c[6], c[8], c[9], c[10], c[11], c[14], c[15], c[16], c[17], c[18], c[19]].join(' ');
+    };
+    const ours = r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map(key).sort();
+    const zeek = fs
+      .readFileSync(path.join(dir, 'conn.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#'))
+      .map(key)
+      .sort();
+    expect(ours).toEqual(zeek);
+    const bad = vigil('flows', '--checksums', 'maybe', path.join(dir, 'gre-sample.pcap'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('Allowed choices are verify, ignore');
+  });
+
   it('flows prints the same conn.log whether the input was Zeek TSV or JSON', () => {
     const tsv = vigil('flows', SAMPLE);
     expect(tsv.code).toBe(0);
