@@ -1,6 +1,7 @@
 // `vigil beacons`: ranks beacon candidates in Zeek logs with the agent's own detector. Server
 // names come from the ssl/http/dns logs beside each conn log when they exist.
 
+import { isCaptureFile, readCaptureFlows } from '../collectors/pcap/read.js';
 import type { FlowRecord } from '../collectors/record.js';
 import { ServerNames, siblingLogs } from '../collectors/zeek/names.js';
 import { readZeekFiles } from '../collectors/zeek/read.js';
@@ -42,19 +43,22 @@ export async function runBeacons(opts: BeaconsOptions): Promise<BeaconsReport> {
     true,
   );
   const names = new ServerNames(opts.onIssue);
-  for (const f of files) await names.load(siblingLogs(f));
+  const captures = files.filter(isCaptureFile);
+  const logs = files.filter((f) => !captures.includes(f));
+  for (const f of logs) await names.load(siblingLogs(f));
   let records = 0;
-  await readZeekFiles(
-    files,
-    { counters: metrics.counters('zeek'), onIssue: opts.onIssue },
-    (batch: FlowRecord[]) => {
-      records += batch.length;
-      for (const f of batch) {
-        names.annotate(f);
-        detector.observeFlow(f);
-      }
-    },
-  );
+  const onBatch = (batch: FlowRecord[]) => {
+    records += batch.length;
+    for (const f of batch) {
+      names.annotate(f);
+      detector.observeFlow(f);
+    }
+  };
+  // Capture files: flows assembled from packets (checksums ignored, as on a capture host with
+  // offload); connections end in time order per file, the detector takes late ones in order.
+  if (captures.length > 0)
+    await readCaptureFlows(captures, { metrics, onIssue: opts.onIssue, checksums: 'ignore' }, onBatch);
+  if (logs.length > 0) await readZeekFiles(logs, { counters: metrics.counters('zeek'), onIssue: opts.onIssue }, onBatch);
   detector.flush(Number.POSITIVE_INFINITY);
   detector.finish();
   if (opts.all) detector.scoreAll();

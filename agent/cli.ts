@@ -160,8 +160,10 @@ export function buildProgram(): Command {
 
   program
     .command('beacons')
-    .description('rank beacon candidates (C2 check-ins) in Zeek logs; ssl/http/dns logs beside each conn log give server names')
-    .argument('<inputs...>', 'Zeek conn.log files (TSV or JSON, plain or gzip), directories of them, or - for stdin')
+    .description(
+      'rank beacon candidates (C2 check-ins) in Zeek logs or capture files; ssl/http/dns logs beside each conn log give server names',
+    )
+    .argument('<inputs...>', 'Zeek conn.log files (TSV or JSON, plain or gzip), directories of them, pcap/pcapng files, or - for stdin')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['jsonl', 'table']).default('table'))
     .option('--all', 'print every pair that was scored, not only alerts')
     .option('-c, --config <file>', 'agent configuration (local networks, segments, detectors.beacon)')

@@ -1,8 +1,9 @@
-// Real Zeek logs from ../shared (GPL: read in place, never copied): RITA's proxy beacon is found
-// with its period, Slips' horizontal port scan is not a beacon.
+// Real data from ../shared (GPL: read in place, never copied): RITA's proxy beacon is found with
+// its period, Slips' 2-second TLS beacon is found from its pcap, Slips' port scan is not a beacon.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -72,6 +73,23 @@ describe('vigil beacons on real captures', () => {
     expect(rows.filter((x) => x.server !== undefined).length).toBeGreaterThan(0);
     // Sorted by score, best first.
     for (let i = 1; i < rows.length; i++) expect(rows[i].score).toBeLessThanOrEqual(rows[i - 1].score);
+  });
+
+  it('slips-stratosphere test-cc pcap: the TLS beacon every ~2.2 s, from packets', (ctx) => {
+    const pcap = path.join(slips, 'test-cc/test-cc-capture-1.pcap');
+    ctx.skip(!existsSync(pcap), `${path.relative(root, pcap)} not found: skipped`);
+    // The capture's network (CTU, 147.32.0.0/16) is the local one.
+    const config = path.join(mkdtempSync(path.join(tmpdir(), 'vigil-beacons-')), 'ctu.yaml');
+    writeFileSync(config, 'localNets: [147.32.0.0/16]\n');
+    const r = beacons('--format', 'jsonl', '--config', config, pcap);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string | boolean>);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ src: '147.32.80.37', dst: '141.193.213.21', dport: 443, proto: 'tcp', alert: true });
+    expect(rows[0].period_s as number).toBeGreaterThan(2.0);
+    expect(rows[0].period_s as number).toBeLessThan(2.4);
+    expect(rows[0].count as number).toBeGreaterThanOrEqual(290);
   });
 
   it('exits 2 with a one-line reason for a missing input', () => {
