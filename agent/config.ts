@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { zeekCollectorConfigSchema } from '../collectors/zeek/config.js';
+import { pcapCollectorConfigSchema } from '../collectors/pcap/config.js';
 import { baselineConfigSchema } from '../detectors/baseline/config.js';
 import { BEACON_SENSOR_WIDE_KEYS, beaconConfigSchema } from '../detectors/beacon/config.js';
 import { DEFAULT_LOCAL_NETS, parseCidr } from './netaddr.js';
@@ -172,6 +173,9 @@ export const agentConfigSchema = z.strictObject({
   collectors: z
     .strictObject({
       zeek: zeekCollectorConfigSchema.optional().describe('Zeek log input (files, tailing, archive backfill).'),
+      pcap: pcapCollectorConfigSchema
+        .optional()
+        .describe('Packet input (capture files or a live interface); one of zeek or pcap per agent.'),
     })
     .prefault({}),
   detectors: detectorsConfigSchema.prefault({}),

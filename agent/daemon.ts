@@ -8,6 +8,9 @@
 // so a finding re-emitted after a crash can be recognised downstream.
 
 import type { Writable } from 'node:stream';
+import type { Collector } from '../collectors/collector.js';
+import { PcapCollector } from '../collectors/pcap/collector.js';
+import type { PcapCollectorConfig } from '../collectors/pcap/config.js';
 import { ZeekCollector } from '../collectors/zeek/collector.js';
 import type { Detector, Finding } from '../detectors/detector.js';
 import { type Clock, systemClock } from './clock.js';
@@ -40,7 +43,7 @@ export class Agent {
   readonly metrics: MetricsRegistry;
   private state?: StateStore;
   private detectors: Detector[] = [];
-  private collector?: ZeekCollector;
+  private collector?: Collector;
   private pipeline?: Pipeline;
   private timer?: NodeJS.Timeout;
   private readonly abort = new AbortController();
@@ -60,8 +63,11 @@ export class Agent {
   async run(): Promise<void> {
     const { config } = this.ctx.resolved;
     const clock = this.ctx.clock ?? systemClock;
-    if (!config.collectors.zeek) {
-      throw new Error('no collector is configured: set collectors.zeek (see systemd/agent.example.yaml)');
+    if (!config.collectors.zeek && !config.collectors.pcap) {
+      throw new Error('no collector is configured: set collectors.zeek or collectors.pcap (see systemd/agent.example.yaml)');
+    }
+    if (config.collectors.zeek && config.collectors.pcap) {
+      throw new Error('collectors.zeek and collectors.pcap are both set: one input per agent (run a second agent for the other)');
     }
     this.state = StateStore.open(config.state.path, { nowMs: () => clock.now() });
     const { detectors, segments } = createDetectors(this.ctx.resolved, this.metrics);
@@ -138,13 +144,21 @@ export class Agent {
       metrics: this.metrics,
       onFindings: (findings) => this.emit(findings),
     });
-    this.collector = new ZeekCollector({
-      config: config.collectors.zeek,
-      checkpoints: this.state,
-      metrics: this.metrics,
-      onIssue: this.ctx.onIssue,
-      clock,
-    });
+    this.collector = config.collectors.zeek
+      ? new ZeekCollector({
+          config: config.collectors.zeek,
+          checkpoints: this.state,
+          metrics: this.metrics,
+          onIssue: this.ctx.onIssue,
+          clock,
+        })
+      : new PcapCollector({
+          config: config.collectors.pcap as PcapCollectorConfig,
+          checkpoints: this.state,
+          metrics: this.metrics,
+          onIssue: this.ctx.onIssue,
+          batchSize: config.pipeline.batchSize,
+        });
     const sink = async (batch: Parameters<Pipeline['sink']>[0]) => {
       if (this.saveDue) this.saveState();
       this.busy = true;
@@ -218,7 +232,7 @@ export class Agent {
         for (const d of this.detectors) {
           state.saveSnapshot(d.name, { schemaVersion: 1, eventTime: pipeline.watermark, state: d.snapshot() });
         }
-        this.collector?.saveCheckpointSync();
+        if (this.collector instanceof ZeekCollector) this.collector.saveCheckpointSync();
       });
     } catch (err) {
       this.metrics.counters('state').errors++;
