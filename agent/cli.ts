@@ -214,7 +214,7 @@ export function buildProgram(): Command {
     .description('run benchmarks against reference tools in the same run and print the table')
     .argument(
       '[suite]',
-      'which benchmark: zeek (conn.log parsing vs awk, jq), hub (summaries stored per second) or beacon (labelled beacon set, vigil vs the RITA v5 score)',
+      'which benchmark: zeek (conn.log parsing vs awk, jq), hub (summaries stored per second) beacon (labelled beacon set, vigil vs the RITA v5 score) or pcap (capture → flows vs nfpcapd, softflowd, argus)',
       'zeek',
     )
     .option('--lines <n>', 'lines in the generated conn.log (zeek suite)', (v) => {
@@ -233,7 +233,12 @@ export function buildProgram(): Command {
       return n;
     })
     .option('--fit', 'beacon suite: fit the score weights on training seeds and print the model instead')
-    .action(async (suite: string, opts: { lines?: number; scale?: number; seed?: number; fit?: boolean }) => {
+    .option('--packets <n>', 'packets in the generated capture (pcap suite, default 3,000,000)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 10_000) throw new UsageError(`--packets must be a whole number >= 10000, got "${v}"`);
+      return n;
+    })
+    .action(async (suite: string, opts: { lines?: number; scale?: number; seed?: number; fit?: boolean; packets?: number }) => {
       const { runBenchSuite } = await import('../bench/index.js');
       await runBenchSuite(suite, { ...opts, out: process.stdout });
     });

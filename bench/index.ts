@@ -5,15 +5,17 @@
 import type { Writable } from 'node:stream';
 import { fitBeaconModel, runBeaconBench } from './beacon/index.js';
 import { runHubBench } from './hub.js';
+import { formatPcapBench, runPcapBench } from './pcap.js';
 import { runZeekBench } from './zeek.js';
 
-export const SUITES = ['zeek', 'hub', 'beacon'] as const;
+export const SUITES = ['zeek', 'hub', 'beacon', 'pcap'] as const;
 
 export interface BenchOptions {
   lines?: number;
   scale?: number;
   seed?: number;
   fit?: boolean;
+  packets?: number;
   out: Writable;
 }
 
@@ -89,6 +91,12 @@ export async function runBenchSuite(suite: string, opts: BenchOptions): Promise<
         });
         log(`| ${family} | ${cells.join(' | ')} |`);
       }
+      return;
+    }
+    case 'pcap': {
+      const r = await runPcapBench({ packets: opts.packets, log });
+      log('');
+      for (const line of formatPcapBench(r)) log(line);
       return;
     }
     default:
