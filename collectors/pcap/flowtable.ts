@@ -109,6 +109,9 @@ function seqDelta(a: number, b: number): number {
 /** Maximum out-of-order blocks remembered per endpoint for gap accounting. */
 const MAX_BLOCKS = 8;
 
+/** Shared empty block list; an endpoint gets its own array when it first needs one. */
+const NO_BLOCKS = new Float64Array(0);
+
 class Endpoint {
   state = INACTIVE;
   prevState = INACTIVE;
@@ -137,7 +140,8 @@ class Endpoint {
   // or reported missing; `blocks` holds out-of-order data above it (start,end pairs).
   reass = 1;
   trim = 0;
-  readonly blocks = new Float64Array(MAX_BLOCKS * 2);
+  // Allocated on the first out-of-order block (most endpoints never have one).
+  blocks: Float64Array = NO_BLOCKS;
   nblocks = 0;
   /** ConnSize: packets and IP bytes. */
   pkts = 0;
@@ -921,6 +925,7 @@ export class FlowTable {
       if (end > ep.reass) ep.reass = end;
       this.mergeBlocks(ep);
     } else if (ep.nblocks < MAX_BLOCKS) {
+      if (ep.blocks.length === 0) ep.blocks = new Float64Array(MAX_BLOCKS * 2);
       // keep sorted by start
       let i = ep.nblocks;
       while (i > 0 && ep.blocks[(i - 1) * 2] > s) {
