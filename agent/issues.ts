@@ -43,3 +43,15 @@ export class IssueLog {
     this.forward?.(issue);
   };
 }
+
+/** A file-system or stream error in the words an operator expects ("no such file", ...). */
+export function describeError(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const e = err as { code?: string; message?: string };
+    if (e.code === 'ENOENT') return 'no such file';
+    if (e.code === 'EACCES') return 'permission denied';
+    if (e.code === 'EISDIR') return 'is a directory';
+    if (e.message) return e.code ? `${e.message} (${e.code})` : e.message;
+  }
+  return String(err);
+}

@@ -5,13 +5,14 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { ChildResult } from './pcap-child.js';
 import { generatePcap } from './pcap-gen.js';
+import { fsyncFile } from './zeek.js';
 
 export interface PcapBenchRow {
   tool: string;
@@ -307,15 +308,6 @@ function firstLine(r: { stdout: string; stderr: string }, re?: RegExp): string {
   const text = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   if (re) return re.exec(text)?.[0] ?? '';
   return text.split('\n')[0].trim();
-}
-
-function fsyncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function fmtRate(perSec: number): string {

@@ -153,7 +153,8 @@ function row(tool: string, format: 'tsv' | 'json', lines: number, seconds: numbe
   return out;
 }
 
-function fsyncFile(path: string): void {
+/** Flushes a generated input file so that every tool reads it from the same page cache state. */
+export function fsyncFile(path: string): void {
   const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);

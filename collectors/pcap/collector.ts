@@ -89,10 +89,14 @@ export class PcapCollector implements Collector {
     });
     const deliver = async () => {
       while (queue.length > 0) {
-        const batch = queue.slice(0, batchSize);
-        queue = queue.slice(batch.length);
-        this.counters.received += batch.length;
-        await sink(batch);
+        // Take the whole queue; the capture callback fills a fresh one meanwhile.
+        const taken = queue;
+        queue = [];
+        for (let i = 0; i < taken.length; i += batchSize) {
+          const batch = taken.slice(i, i + batchSize);
+          this.counters.received += batch.length;
+          await sink(batch);
+        }
       }
     };
     try {

@@ -5,7 +5,7 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
-import type { IssueHandler } from '../../agent/issues.js';
+import { describeError, type IssueHandler } from '../../agent/issues.js';
 import type { Counters } from '../../agent/metrics.js';
 
 /** One packet; the SAME object is reused for every packet (allocation-free): copy what you keep. */
@@ -129,7 +129,7 @@ export async function readCapture(
     try {
       fh = await open(path, 'r');
     } catch (err) {
-      reader.issue(undefined, `cannot open: ${describe(err)}`, 'open_errors');
+      reader.issue(undefined, `cannot open: ${describeError(err)}`, 'open_errors');
       return reader.result();
     }
     source = new FileSource(fh);
@@ -138,7 +138,7 @@ export async function readCapture(
     await reader.run(source);
   } catch (err) {
     if (err instanceof SinkFailure) throw err.cause;
-    reader.issue(reader.offset(), `cannot read: ${describe(err)}`, 'read_errors');
+    reader.issue(reader.offset(), `cannot read: ${describeError(err)}`, 'read_errors');
   } finally {
     await source.close().catch(() => undefined);
   }
@@ -647,15 +647,4 @@ class CaptureReader {
     }
     return iface;
   }
-}
-
-function describe(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const e = err as { code?: string; message?: string };
-    if (e.code === 'ENOENT') return 'no such file';
-    if (e.code === 'EACCES') return 'permission denied';
-    if (e.code === 'EISDIR') return 'is a directory';
-    if (e.message) return e.code ? `${e.message} (${e.code})` : e.message;
-  }
-  return String(err);
 }

@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import type { IssueHandler } from '../../agent/issues.js';
+import { describeError, type IssueHandler } from '../../agent/issues.js';
 import type { Counters } from '../../agent/metrics.js';
 import type { FlowRecord } from '../record.js';
 import { ZeekConnParser } from './parser.js';
@@ -68,7 +68,7 @@ async function readFile(path: string, lines: LineBuffer, sink: BatchSink, opts: 
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    report(opts, path, undefined, `cannot open: ${describe(err)}`);
+    report(opts, path, undefined, `cannot open: ${describeError(err)}`);
     opts.counters.errors++;
     opts.counters.add('open_errors');
     return;
@@ -145,7 +145,7 @@ async function readStream(
       head = Buffer.concat([head, toBuffer(r.value)]);
     }
   } catch (err) {
-    report(opts, path, undefined, `cannot read: ${describe(err)}`);
+    report(opts, path, undefined, `cannot read: ${describeError(err)}`);
     opts.counters.errors++;
     opts.counters.add('read_errors');
     return;
@@ -194,7 +194,7 @@ async function readStream(
       opts,
       path,
       decompressed,
-      `damaged gzip data (${describe(err)}) after ${decompressed} decompressed bytes; ` +
+      `damaged gzip data (${describeError(err)}) after ${decompressed} decompressed bytes; ` +
         `records before the damage were kept${dropped > 0 ? `, the incomplete last line (${dropped} bytes) was dropped` : ''}`,
     );
     opts.counters.errors++;
@@ -379,7 +379,7 @@ function toBuffer(chunk: Buffer | string): Buffer {
 /** A read error: reported and counted; lines complete so far are kept. The sink's own failure is rethrown. */
 function readFailed(err: unknown, opts: ReadZeekOptions, file: string, lines: LineBuffer, out: FlowRecord[]): void {
   if (err instanceof SinkFailure) throw err;
-  report(opts, file, undefined, `cannot read: ${describe(err)}`);
+  report(opts, file, undefined, `cannot read: ${describeError(err)}`);
   opts.counters.errors++;
   opts.counters.add('read_errors');
   lines.finish(out);
@@ -387,15 +387,4 @@ function readFailed(err: unknown, opts: ReadZeekOptions, file: string, lines: Li
 
 function report(opts: ReadZeekOptions, file: string, offset: number | undefined, message: string): void {
   opts.onIssue({ component: 'zeek', file, offset, message });
-}
-
-function describe(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const e = err as { code?: string; message?: string };
-    if (e.code === 'ENOENT') return 'no such file';
-    if (e.code === 'EACCES') return 'permission denied';
-    if (e.code === 'EISDIR') return 'is a directory';
-    if (e.message) return e.code ? `${e.message} (${e.code})` : e.message;
-  }
-  return String(err);
 }

@@ -11,6 +11,7 @@ import type { EventEmitter } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { InputIssue } from '../../../agent/issues.js';
 import { Counters } from '../../../agent/metrics.js';
+import { mulberry32 } from '../../../agent/random.js';
 import { type CaptureReadOptions, type CaptureReadResult, readCapture } from '../../../collectors/pcap/reader.js';
 
 const require = createRequire(import.meta.url);
@@ -294,17 +295,8 @@ function samePackets(a: Pkt[], b: Pkt[]): void {
   });
 }
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG: the project's own. */
+const rng = mulberry32;
 
 describe('classic pcap', () => {
   it('finds the fixtures', () => {
