@@ -36,6 +36,15 @@ export interface FlowTableOptions {
   maxFragments?: number;
 }
 
+export interface CaptureLoss {
+  /** Acknowledgements that advanced over new data while both endpoints were established. */
+  ackEvents: number;
+  ackBytes: number;
+  /** Of those, the acknowledgements that covered data never seen (a content gap). */
+  gapEvents: number;
+  gapBytes: number;
+}
+
 /** Zeek's defaults from scripts/base/init-bare.zeek (seconds). */
 export const ZEEK_TIMEOUTS = {
   tcp_inactivity_timeout: 300,
@@ -341,6 +350,9 @@ export class FlowTable {
   private readonly da = new Uint32Array(4);
   /** Set by relSeq when a sequence number lies before the endpoint's start. */
   private under = false;
+  /** Every byte ever reported missing by gap() (capture-loss bookkeeping). */
+  private missing = 0;
+  private readonly loss: CaptureLoss = { ackEvents: 0, ackBytes: 0, gapEvents: 0, gapBytes: 0 };
 
   constructor(opts: FlowTableOptions) {
     this.opts = opts;
@@ -354,6 +366,15 @@ export class FlowTable {
 
   get size(): number {
     return this.count;
+  }
+
+  /**
+   * Zeek-style capture-loss totals since the table was created (Zeek's get_gap_stats(): ACKs of
+   * established connections, and those that acknowledged data the sensor never saw). Loss in
+   * percent, as Zeek's capture-loss script reports it, is 100 * gapEvents / ackEvents.
+   */
+  captureLoss(): Readonly<CaptureLoss> {
+    return this.loss;
   }
 
   packet(ts: number, r: DecodeResult): void {
@@ -960,6 +981,13 @@ export class FlowTable {
     let seq = seqIn;
     if (ep.finCnt > 0 && seq >= ep.finSeq) seq = ep.finSeq - 1;
     if (seq <= ep.trim) return;
+    // Capture-loss accounting as Zeek's TCP_Reassembler::AckReceived: only while both sides are
+    // established (report_gaps_for_partial is off by default).
+    const active = ep.state === ESTABLISHED && peer.state === ESTABLISHED;
+    if (active) {
+      this.loss.ackEvents++;
+      this.loss.ackBytes += seq - ep.trim;
+    }
     ep.trim = seq;
     if (seq <= ep.reass) return;
     if (seq <= 2 && f.isPartial) {
@@ -967,6 +995,7 @@ export class FlowTable {
       this.mergeBlocks(ep);
       return;
     }
+    const missedBefore = this.missing;
     while (ep.nblocks > 0 && ep.blocks[0] < seq) {
       const bs = ep.blocks[0];
       if (bs > ep.reass) this.gap(f, ep, peer, bs - ep.reass);
@@ -981,9 +1010,14 @@ export class FlowTable {
       this.gap(f, ep, peer, seq - ep.reass);
       ep.reass = seq;
     }
+    if (active && this.missing > missedBefore) {
+      this.loss.gapEvents++;
+      this.loss.gapBytes += this.missing - missedBefore;
+    }
   }
 
   private gap(f: Flow, ep: Endpoint, peer: Endpoint, len: number): void {
+    this.missing += len;
     if (isClean(ep) && isClean(peer)) {
       scaled(f, ep.isOrig ? 'G' : 'g', ep, 'gap');
       f.missed += len;
