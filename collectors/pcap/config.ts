@@ -21,7 +21,7 @@ export const pcapCollectorConfigSchema = z
       .enum(['verify', 'ignore'])
       .default('ignore')
       .describe('`ignore` (default, as zeek -C: NIC offload makes local packets look bad) or `verify` (drop bad-checksum packets).'),
-    maxFlows: z.number().int().min(1000).default(200_000).describe('Most open connections; least recently active evicted (`evicted`).'),
+    maxFlows: z.number().int().min(1000).default(200_000).describe('Most open connections; at the cap the flow nearest to its timeout is evicted (`evicted`).'),
     interimSeconds: z
       .number()
       .min(0)

@@ -6,27 +6,33 @@
 // ConnSize.cc and scripts/base/protocols/conn/main.zeek). The code here is an independent
 // implementation; comments name the Zeek behaviour each part reproduces.
 //
-// Hot path: `packet()` looks flows up in a Map keyed by a 30-bit integer hash (chained through
-// the flow objects) and compares the numeric tuple; it allocates only when a flow is created, a
-// history letter is added, or a fragment is buffered.
+// Hot path: `packet()` finds flows through hash chains in a power-of-two array indexed by a
+// 30-bit hash of the numeric tuple, and compares the tuple as plain number fields; it allocates
+// only when a flow is created or a fragment is buffered (history letters are packed into integers
+// and the uid is made when the record is). Timers live in one indexed min-heap (timerheap.ts), so
+// the once-a-second sweep looks only at the flows that are due, not at every open flow.
 
+import { randomInt } from 'node:crypto';
 import type { Counters } from '../../agent/metrics.js';
 import type { FlowRecord, ConnState } from '../record.js';
 import type { DecodeResult, IpLayer } from './decode.js';
 import { checksumOk, formatIPv4, formatIPv6 } from './decode.js';
 import { FragmentTable } from './flowtable-frag.js';
+import { TimerHeap } from './timerheap.js';
 
 export interface FlowTableOptions {
   /** verify: drop bad-checksum packets as Zeek does without -C; ignore: as `zeek -C`. */
   checksums: 'verify' | 'ignore';
-  /** Upper bound on open flows; the least recently active flow is evicted (counted `evicted`). */
+  /** Upper bound on open flows; at the cap the flow whose timer is due first is evicted (counted `evicted`). */
   maxFlows?: number;
   /** Emit interim records every N seconds of packet time for open flows (0 = off). */
   interimSeconds?: number;
   counters: Counters;
   onFlow: (flow: FlowRecord) => void;
-  /** Connection uid generator (default: 'C' + 17 base62 characters from a seeded PRNG). */
+  /** Connection uid generator, called when a flow is created (default: uidFor(uidSalt, n), when first needed). */
   uid?: () => string;
+  /** Salt of the default uids (default: random, so that separate runs and files do not share uids). */
+  uidSalt?: number;
   /**
    * Zeek's `likely_server_ports` (port | 0 for TCP, port | 0x10000 for UDP). Default: the ports
    * registered by Zeek's default (non `-b`) script set. Decides role flipping of new connections.
@@ -207,25 +213,39 @@ class Flow {
   // Tuple, as originator -> responder (roles may flip).
   proto = 0;
   version = 4;
-  readonly oa = new Uint32Array(4);
-  readonly ra = new Uint32Array(4);
+  // Addresses as four 32-bit words each (IPv4 in the last word): plain fields, not typed arrays,
+  // because a typed array per flow costs more to create and compare than the lookups it serves.
+  oa0 = 0;
+  oa1 = 0;
+  oa2 = 0;
+  oa3 = 0;
+  ra0 = 0;
+  ra1 = 0;
+  ra2 = 0;
+  ra3 = 0;
   op = 0;
   rp = 0;
   oneWay = false;
   hash = 0;
   next: Flow | null = null; // hash chain
-  // LRU list (most recently active at the tail).
-  lruPrev: Flow | null = null;
-  lruNext: Flow | null = null;
 
   uid = '';
-  tunnelParent: string | undefined;
+  /** Serial number in this table (the default uid is derived from it when first needed). */
+  serial = 0;
+  tunnelParent: Flow | undefined;
   vlan = -1;
   innerVlan = -1;
   start = 0;
   last = 0;
   inactivity = 60;
-  history = '';
+  // The history string, packed 6 letters per 30-bit word (5-bit codes of HIST_LETTERS) in h0..h3,
+  // then spilled to histMore: a flow's history is built once, at emit time, not letter by letter.
+  h0 = 0;
+  h1 = 0;
+  h2 = 0;
+  h3 = 0;
+  hlen = 0;
+  histMore = '';
   histSeen = 0;
   missed = 0;
   orig = new Endpoint(true);
@@ -238,9 +258,40 @@ class Flow {
   deleteAt = 0; // 0 = no delete timer (close/reset delay)
   nextInterim = 0;
   removed = false;
+  // Place in the table's timer heap: when the flow's next timer (inactivity, attempt, close or
+  // reset delay, expire, interim) may fire.
+  due = 0;
+  heapIndex = -1;
 
   addHistory(c: string): void {
-    this.history += c;
+    const code = HIST_CODE[c.charCodeAt(0)];
+    const n = this.hlen++;
+    if (n < 6) this.h0 |= code << (5 * n);
+    else if (n < 12) this.h1 |= code << (5 * (n - 6));
+    else if (n < 18) this.h2 |= code << (5 * (n - 12));
+    else if (n < 24) this.h3 |= code << (5 * (n - 18));
+    else this.histMore += c;
+  }
+
+  /** True when the history is exactly the one letter `c`. */
+  historyIs(c: string): boolean {
+    return this.hlen === 1 && this.h0 === HIST_CODE[c.charCodeAt(0)];
+  }
+
+  resetHistory(): void {
+    this.h0 = this.h1 = this.h2 = this.h3 = this.hlen = 0;
+    this.histMore = '';
+  }
+
+  history(): string {
+    const n = this.hlen;
+    if (n === 0) return '';
+    const codes: number[] = [];
+    for (let i = 0; i < n && i < 24; i++) {
+      const w = i < 6 ? this.h0 : i < 12 ? this.h1 : i < 18 ? this.h2 : this.h3;
+      codes.push(HIST_LETTERS.charCodeAt(((w >>> (5 * (i % 6))) & 31) - 1));
+    }
+    return String.fromCharCode(...codes) + this.histMore;
   }
 
   /** Zeek's Session::CheckHistory: adds `code` the first time `mask` is seen. True if seen before. */
@@ -254,11 +305,18 @@ class Flow {
   }
 
   flipRoles(): void {
-    for (let i = 0; i < 4; i++) {
-      const t = this.oa[i];
-      this.oa[i] = this.ra[i];
-      this.ra[i] = t;
-    }
+    let t = this.oa0;
+    this.oa0 = this.ra0;
+    this.ra0 = t;
+    t = this.oa1;
+    this.oa1 = this.ra1;
+    this.ra1 = t;
+    t = this.oa2;
+    this.oa2 = this.ra2;
+    this.ra2 = t;
+    t = this.oa3;
+    this.oa3 = this.ra3;
+    this.ra3 = t;
     const tp = this.op;
     this.op = this.rp;
     this.rp = tp;
@@ -307,23 +365,47 @@ function lc(e: Endpoint, upper: string): string {
   return e.isOrig ? upper : upper.toLowerCase();
 }
 
-/** Default uid generator: 'C' + 17 base62 characters from a seeded xorshift PRNG. */
-export function makeUidGenerator(seed = 0x2545f491): () => string {
-  const ALPHA = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-  let s = seed >>> 0 || 1;
-  const rnd = (): number => {
+/** Every letter a history can hold ('^' marks a role flip); code = index + 1. */
+const HIST_LETTERS = '^SHADFRIQCTWGshadfriqctwg';
+const HIST_CODE = new Uint8Array(128);
+for (let i = 0; i < HIST_LETTERS.length; i++) HIST_CODE[HIST_LETTERS.charCodeAt(i)] = i + 1;
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** Murmur3's 32-bit finaliser: a bijection on 32-bit integers. */
+function fmix32(x: number): number {
+  let h = x;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * Connection uid in Zeek's shape ('C' + 17 base62 characters) for the `serial`-th flow of a table
+ * salted with `salt`: the first six characters encode a bijective hash of the serial, so uids of
+ * one table never collide (below 2^32 flows); the rest come from a PRNG seeded by it.
+ */
+export function uidFor(salt: number, serial: number): string {
+  const codes = new Array<number>(18);
+  codes[0] = 67; // 'C'
+  let a = fmix32((serial + salt) >>> 0);
+  let s = fmix32(a ^ 0x2545f491 ^ salt) || 1;
+  for (let i = 1; i <= 6; i++) {
+    codes[i] = BASE62.charCodeAt(a % 62);
+    a = Math.floor(a / 62);
+  }
+  for (let i = 7; i < 18; i++) {
     s ^= s << 13;
     s >>>= 0;
     s ^= s >>> 17;
     s ^= s << 5;
     s >>>= 0;
-    return s;
-  };
-  return () => {
-    let out = 'C';
-    for (let i = 0; i < 17; i++) out += ALPHA[rnd() % 62];
-    return out;
-  };
+    codes[i] = BASE62.charCodeAt(s % 62);
+  }
+  return String.fromCharCode(...codes);
 }
 
 function mix(h: number, v: number): number {
@@ -336,14 +418,17 @@ export class FlowTable {
   private readonly verify: boolean;
   private readonly maxFlows: number;
   private readonly interim: number;
-  private readonly uidGen: () => string;
+  private readonly uidGen: (() => string) | undefined;
+  private readonly uidSalt: number;
+  private serial = 0;
   private readonly serverPorts = new Set<number>();
-  private readonly buckets = new Map<number, Flow>();
-  private lruHead: Flow | null = null;
-  private lruTail: Flow | null = null;
+  /** Hash chains: a power-of-two array indexed by the low bits of the flow hash, grown with the table. */
+  private buckets: (Flow | null)[] = new Array<Flow | null>(1024).fill(null);
+  private bucketMask = 1023;
   private count = 0;
   private now = 0;
   private nextSweep = 0;
+  private readonly timers = new TimerHeap<Flow>();
   private readonly frags: FragmentTable;
   // Scratch tuple of the current packet.
   private readonly sa = new Uint32Array(4);
@@ -359,7 +444,8 @@ export class FlowTable {
     this.verify = opts.checksums === 'verify';
     this.maxFlows = opts.maxFlows ?? 0;
     this.interim = opts.interimSeconds ?? 0;
-    this.uidGen = opts.uid ?? makeUidGenerator();
+    this.uidGen = opts.uid;
+    this.uidSalt = opts.uidSalt ?? randomInt(0x100000000);
     for (const p of opts.likelyServerPorts ?? DEFAULT_LIKELY_SERVER_PORTS) this.serverPorts.add(p);
     this.frags = new FragmentTable(opts.maxFragments ?? 4096, ZEEK_TIMEOUTS.frag_timeout, opts.counters);
   }
@@ -382,7 +468,7 @@ export class FlowTable {
     c.received++;
     if (ts > this.now) this.now = ts;
     if (ts >= this.nextSweep) this.sweep(ts);
-    let parent: string | undefined;
+    let parent: Flow | undefined;
     let handled = false;
     for (let i = 0; i < r.depth; i++) {
       const L = r.layers[i];
@@ -396,14 +482,14 @@ export class FlowTable {
           continue;
         }
         const f = this.layer(ts, r, whole, -1, parent);
-        if (f) parent = f.uid;
+        if (f) parent = f;
         handled = true;
         continue;
       }
       if (!L.transportComplete) continue;
       const f = this.layer(ts, r, L, i, parent);
       if (f) {
-        parent = f.uid;
+        parent = f;
         handled = true;
       }
     }
@@ -412,7 +498,7 @@ export class FlowTable {
   }
 
   /** Handles one IP layer (layerIndex -1: a reassembled datagram, checksum not verifiable). */
-  private layer(ts: number, r: DecodeResult, L: IpLayer, layerIndex: number, parent: string | undefined): Flow | null {
+  private layer(ts: number, r: DecodeResult, L: IpLayer, layerIndex: number, parent: Flow | undefined): Flow | null {
     const proto = L.proto;
     const sa = this.sa;
     const da = this.da;
@@ -458,8 +544,7 @@ export class FlowTable {
       flow = this.create(ts, h, proto, version, sp, dp, oneWay, L, parent);
       if (!flow) return null;
     }
-    const isOrig = flow.op === sp && flow.rp === dp && eq(flow.oa, sa);
-    if (flow !== this.lruTail) this.touch(flow);
+    const isOrig = flow.op === sp && flow.rp === dp && origIs(flow, sa);
 
     const ok = layerIndex < 0 || !this.verify || checksumOk(r, layerIndex);
     if (proto === P_TCP) this.tcp(ts, flow, L, isOrig, ok);
@@ -496,13 +581,13 @@ export class FlowTable {
   }
 
   private lookup(h: number, proto: number, sp: number, dp: number, oneWay: boolean): Flow | null {
-    let f = this.buckets.get(h) ?? null;
+    let f = this.buckets[h & this.bucketMask];
     const sa = this.sa;
     const da = this.da;
     while (f) {
       if (f.proto === proto) {
-        if (f.op === sp && f.rp === dp && eq(f.oa, sa) && eq(f.ra, da)) return f;
-        if (!oneWay && !f.oneWay && f.op === dp && f.rp === sp && eq(f.oa, da) && eq(f.ra, sa)) return f;
+        if (f.op === sp && f.rp === dp && origIs(f, sa) && respIs(f, da)) return f;
+        if (!oneWay && !f.oneWay && f.op === dp && f.rp === sp && origIs(f, da) && respIs(f, sa)) return f;
       }
       f = f.next;
     }
@@ -522,22 +607,33 @@ export class FlowTable {
     dp: number,
     oneWay: boolean,
     L: IpLayer,
-    parent: string | undefined,
+    parent: Flow | undefined,
   ): Flow | null {
-    if (this.maxFlows > 0 && this.count >= this.maxFlows && this.lruHead) {
+    if (this.maxFlows > 0 && this.count >= this.maxFlows && this.timers.size > 0) {
+      // The victim is the flow whose timer is due first: the one nearest to expiring anyway (idle
+      // the longest for its timeout, or a connection attempt), found without per-packet bookkeeping.
       this.opts.counters.add('evicted');
-      this.remove(this.lruHead, true);
+      this.remove(this.timers.peek() as Flow, true);
     }
     const f = new Flow();
     f.proto = proto;
     f.version = version;
-    f.oa.set(this.sa);
-    f.ra.set(this.da);
+    const sa = this.sa;
+    const da = this.da;
+    f.oa0 = sa[0];
+    f.oa1 = sa[1];
+    f.oa2 = sa[2];
+    f.oa3 = sa[3];
+    f.ra0 = da[0];
+    f.ra1 = da[1];
+    f.ra2 = da[2];
+    f.ra3 = da[3];
     f.op = sp;
     f.rp = dp;
     f.oneWay = oneWay;
     f.hash = h;
-    f.uid = this.uidGen();
+    f.serial = ++this.serial;
+    if (this.uidGen) f.uid = this.uidGen();
     f.tunnelParent = parent;
     f.vlan = L.vlan;
     f.innerVlan = L.innerVlan;
@@ -565,47 +661,47 @@ export class FlowTable {
     }
     if (flip && !(version === 4 && this.da[3] === 0xffffffff)) f.flipRoles();
     // Insert.
-    f.next = this.buckets.get(h) ?? null;
-    this.buckets.set(h, f);
-    f.lruPrev = this.lruTail;
-    if (this.lruTail) this.lruTail.lruNext = f;
-    else this.lruHead = f;
-    this.lruTail = f;
+    if (this.count >= this.buckets.length) this.grow();
+    const bi = h & this.bucketMask;
+    f.next = this.buckets[bi];
+    this.buckets[bi] = f;
     this.count++;
+    this.timers.set(f, this.nextDue(f));
     return f;
   }
 
-  private touch(f: Flow): void {
-    // unlink
-    if (f.lruPrev) f.lruPrev.lruNext = f.lruNext;
-    else this.lruHead = f.lruNext;
-    if (f.lruNext) f.lruNext.lruPrev = f.lruPrev;
-    else this.lruTail = f.lruPrev;
-    // append
-    f.lruNext = null;
-    f.lruPrev = this.lruTail;
-    if (this.lruTail) this.lruTail.lruNext = f;
-    else this.lruHead = f;
-    this.lruTail = f;
+  /** Doubles the bucket array (load factor 1) and re-links every chain. */
+  private grow(): void {
+    const size = this.buckets.length * 2;
+    const mask = size - 1;
+    const next = new Array<Flow | null>(size).fill(null);
+    for (const head of this.buckets) {
+      let f = head;
+      while (f) {
+        const after = f.next;
+        const bi = f.hash & mask;
+        f.next = next[bi];
+        next[bi] = f;
+        f = after;
+      }
+    }
+    this.buckets = next;
+    this.bucketMask = mask;
   }
 
   /** Unlinks a flow and (when `report`) emits its record. */
   private remove(f: Flow, report: boolean): void {
     if (f.removed) return;
     f.removed = true;
-    let b = this.buckets.get(f.hash) ?? null;
-    if (b === f) {
-      if (f.next) this.buckets.set(f.hash, f.next);
-      else this.buckets.delete(f.hash);
-    } else {
+    const bi = f.hash & this.bucketMask;
+    let b = this.buckets[bi];
+    if (b === f) this.buckets[bi] = f.next;
+    else {
       while (b && b.next !== f) b = b.next;
       if (b) b.next = f.next;
     }
-    if (f.lruPrev) f.lruPrev.lruNext = f.lruNext;
-    else this.lruHead = f.lruNext;
-    if (f.lruNext) f.lruNext.lruPrev = f.lruPrev;
-    else this.lruTail = f.lruPrev;
-    f.lruPrev = f.lruNext = f.next = null;
+    f.next = null;
+    this.timers.delete(f);
     this.count--;
     if (report) this.emit(f, false);
   }
@@ -895,6 +991,10 @@ export class FlowTable {
     if (len > 0 && !RST && !underflow && L.l4Captured - L.tcpHeaderLen >= len) this.dataSent(ep, relData, len);
 
     if (doClose) this.connectionClosed(f, ep, peer, genEvent);
+    // Only SYN, FIN and RST can make a timer fire earlier than scheduled (attempt, close and reset
+    // delays, the expire timer of a closed connection); other packets only postpone timers, and
+    // the sweep reschedules a flow it finds not yet expired.
+    if ((flags & (F_SYN | F_FIN | F_RST)) !== 0) this.timers.setEarlier(f, this.nextDue(f));
     // ConnSize counts the packet for the side it belongs to after any role flip.
     const cnt = isOrig ? f.orig : f.resp;
     cnt.pkts++;
@@ -925,9 +1025,11 @@ export class FlowTable {
 
   /** TCP_Endpoint::CheckHistory, including the "H then A/D" role flip. */
   private epHistory(f: Flow, ep: Endpoint, mask: number, code: string): boolean {
-    if ((code === 'A' || code === 'D') && f.history === 'H') {
+    if ((code === 'A' || code === 'D') && f.historyIs('H')) {
       f.flipRoles();
-      f.history = '^h';
+      f.resetHistory();
+      f.addHistory('^');
+      f.addHistory('h');
       f.firstPacketSeen |= 2;
     }
     if (!ep.isOrig) return f.checkHistory(mask << 8, code.toLowerCase());
@@ -1043,28 +1145,63 @@ export class FlowTable {
     this.sweep(ts);
   }
 
+  /**
+   * Runs the timers due at `ts` (called at most once per second of packet time, as Zeek's timer
+   * manager would see them at that granularity). Only flows whose earliest timer is due are looked
+   * at; one that is not expired after all is rescheduled, at the next sweep at the earliest.
+   */
   private sweep(ts: number): void {
     this.nextSweep = ts + 1;
     this.frags.expire(ts);
-    let f = this.lruHead;
-    while (f) {
-      const next = f.lruNext;
-      if (this.expired(f, ts)) this.remove(f, true);
-      else if (this.interim > 0 && f.nextInterim > 0 && ts >= f.nextInterim) {
+    const timers = this.timers;
+    while (timers.peekDue() <= ts) {
+      const f = timers.pop() as Flow;
+      if (this.expired(f, ts)) {
+        this.remove(f, true);
+        continue;
+      }
+      if (this.interim > 0 && f.nextInterim > 0 && ts >= f.nextInterim) {
         this.emit(f, true);
         while (f.nextInterim <= ts) f.nextInterim += this.interim;
       }
-      f = next;
+      const d = this.nextDue(f);
+      timers.set(f, d > ts ? d : ts + 1e-6);
     }
   }
 
-  finish(): void {
-    let f = this.lruHead;
-    while (f) {
-      const next = f.lruNext;
-      this.remove(f, true);
-      f = next;
+  /**
+   * The earliest time at which expired() could become true for `f` (or an interim record is due)
+   * if no further packet arrived. A lower bound is enough: a flow checked early is rescheduled.
+   */
+  private nextDue(f: Flow): number {
+    let d = f.last + f.inactivity;
+    if (this.interim > 0 && f.nextInterim > 0 && f.nextInterim < d) d = f.nextInterim;
+    if (f.proto !== P_TCP) return d;
+    if (f.deleteAt > 0 && f.deleteAt < d) d = f.deleteAt;
+    if (f.isActive) {
+      if (f.attemptAt > 0 && f.attemptAt < d) d = f.attemptAt;
+      const o = f.orig;
+      const r = f.resp;
+      // The expire timer can only succeed in these states (see expired()).
+      const closable = o.didClose || r.didClose
+        ? (o.didClose && r.didClose) || o.state === RESET || r.state === RESET || o.state === INACTIVE || r.state === INACTIVE
+        : o.state === INACTIVE && r.state === INACTIVE;
+      if (closable) {
+        const e = Math.max(f.start + ZEEK_TIMEOUTS.tcp_SYN_timeout, f.last + ZEEK_TIMEOUTS.tcp_connection_linger);
+        if (e < d) d = e;
+      }
     }
+    return d;
+  }
+
+  /** Reports every open flow (in the order their timers would fire) and empties the table. */
+  finish(): void {
+    for (let f = this.timers.peek(); f; f = this.timers.peek()) this.remove(f, true);
+  }
+
+  private uidOf(f: Flow): string {
+    if (f.uid === '') f.uid = uidFor(this.uidSalt, f.serial);
+    return f.uid;
   }
 
   private emit(f: Flow, interim: boolean): void {
@@ -1074,10 +1211,10 @@ export class FlowTable {
     const rec: FlowRecord = {
       kind: 'flow',
       ts: f.start,
-      uid: f.uid,
-      orig_h: fmt(f.version, f.oa),
+      uid: this.uidOf(f),
+      orig_h: f.version === 4 ? formatIPv4(f.oa3) : formatIPv6([f.oa0, f.oa1, f.oa2, f.oa3]),
       orig_p: f.op,
-      resp_h: fmt(f.version, f.ra),
+      resp_h: f.version === 4 ? formatIPv4(f.ra3) : formatIPv6([f.ra0, f.ra1, f.ra2, f.ra3]),
       resp_p: f.rp,
       proto: proto === P_TCP ? 'tcp' : proto === P_UDP ? 'udp' : proto === P_ICMP || proto === P_ICMPV6 ? 'icmp' : 'unknown_transport',
     };
@@ -1094,12 +1231,12 @@ export class FlowTable {
     }
     rec.conn_state = connState(f);
     rec.missed_bytes = f.missed;
-    if (f.history !== '') rec.history = f.history;
+    if (f.hlen > 0) rec.history = f.history();
     rec.orig_pkts = o.pkts;
     rec.orig_ip_bytes = o.ipBytes;
     rec.resp_pkts = r.pkts;
     rec.resp_ip_bytes = r.ipBytes;
-    if (f.tunnelParent !== undefined) rec.tunnel_parents = [f.tunnelParent];
+    if (f.tunnelParent !== undefined) rec.tunnel_parents = [this.uidOf(f.tunnelParent)];
     if (f.vlan >= 0) rec.vlan = f.vlan;
     if (f.innerVlan >= 0) rec.inner_vlan = f.innerVlan;
     if (interim) rec.interim = true;
@@ -1108,12 +1245,12 @@ export class FlowTable {
   }
 }
 
-function eq(a: Uint32Array, b: Uint32Array): boolean {
-  return a[3] === b[3] && a[2] === b[2] && a[1] === b[1] && a[0] === b[0];
+function origIs(f: Flow, a: Uint32Array): boolean {
+  return f.oa3 === a[3] && f.oa2 === a[2] && f.oa1 === a[1] && f.oa0 === a[0];
 }
 
-function fmt(version: number, a: Uint32Array): string {
-  return version === 4 ? formatIPv4(a[3]) : formatIPv6(a);
+function respIs(f: Flow, a: Uint32Array): boolean {
+  return f.ra3 === a[3] && f.ra2 === a[2] && f.ra1 === a[1] && f.ra0 === a[0];
 }
 
 /** conn_state() of scripts/base/protocols/conn/main.zeek. */
@@ -1134,7 +1271,7 @@ function connState(f: Flow): ConnState {
     return oInactive ? 'RSTRH' : 'RSTR';
   }
   if (os === RESET) {
-    if (rInactive) return /^\^?S[^HAFGIQ]*R/.test(f.history) ? 'RSTOS0' : 'OTH';
+    if (rInactive) return /^\^?S[^HAFGIQ]*R/.test(f.history()) ? 'RSTOS0' : 'OTH';
     return 'RSTO';
   }
   if (rs === CLOSED && os === CLOSED) return 'SF';

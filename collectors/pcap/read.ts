@@ -1,7 +1,7 @@
 // Capture files → flow records: the streaming reader, the allocation-free decoder and the flow
-// table, per file (a file is one trace, as for `zeek -r`). Flows are handed on in batches after
-// each file; the flow table bounds how many are open, not how many a file yields (noted in the
-// README as a limit of `vigil flows` on very large captures).
+// table, per file (a file is one trace, as for `zeek -r`). Finished flows are handed on in batches
+// while the file is read (between reads, once a batch is full), and the rest at its end, so memory
+// is bounded by the flow table's size and one batch, whatever the size of the capture.
 
 import fs from 'node:fs';
 import type { IssueHandler } from '../../agent/issues.js';
@@ -48,7 +48,19 @@ export async function readCaptureFlows(
   const pcapCounters = opts.metrics.counters('pcap');
   const flowCounters = opts.metrics.counters('flows');
   for (const path of paths) {
-    const flows: FlowRecord[] = [];
+    let flows: FlowRecord[] = [];
+    // Hands on full batches (all: also the last, partial one).
+    const handOn = async (all: boolean): Promise<void> => {
+      while (flows.length >= batchSize || (all && flows.length > 0)) {
+        let batch: FlowRecord[];
+        if (flows.length > batchSize) batch = flows.splice(0, batchSize);
+        else {
+          batch = flows;
+          flows = [];
+        }
+        await onBatch(batch);
+      }
+    };
     const table = new FlowTable({
       checksums: opts.checksums,
       counters: flowCounters,
@@ -57,7 +69,14 @@ export async function readCaptureFlows(
     });
     let nextSweep = Number.NEGATIVE_INFINITY;
     // Big reads: fewer awaits per megabyte (the reader is otherwise idle between them).
-    await readCapture(path, { counters: pcapCounters, onIssue: opts.onIssue, stdin: opts.stdin, chunkSize: 8 << 20 }, (p) => {
+    const readOpts = {
+      counters: pcapCounters,
+      onIssue: opts.onIssue,
+      stdin: opts.stdin,
+      chunkSize: 8 << 20,
+      beforeRead: () => handOn(false),
+    };
+    await readCapture(path, readOpts, (p) => {
       // Timeouts advance with packet time, once per second of it.
       if (p.ts >= nextSweep) {
         table.advance(p.ts);
@@ -67,6 +86,6 @@ export async function readCaptureFlows(
       table.packet(p.ts, decoded);
     });
     table.finish();
-    for (let i = 0; i < flows.length; i += batchSize) await onBatch(flows.slice(i, i + batchSize));
+    await handOn(true);
   }
 }

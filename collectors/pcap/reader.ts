@@ -35,6 +35,11 @@ export interface CaptureReadOptions {
   stdin?: NodeJS.ReadableStream;
   /** Largest caplen accepted; default 256 KiB. */
   maxPacket?: number;
+  /**
+   * Awaited before each read of more input, between packets: where a consumer that batches
+   * what the packets produced can hand it on asynchronously without buffering a whole file.
+   */
+  beforeRead?: () => Promise<void> | void;
 }
 
 export interface CaptureReadResult {
@@ -143,6 +148,14 @@ export async function readCapture(
     await source.close().catch(() => undefined);
   }
   return reader.result();
+}
+
+function u32le(b: Buffer, o: number): number {
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+}
+
+function u32be(b: Buffer, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
 }
 
 /** Wraps an error thrown by onPacket: the consumer's failure is not bad input, and ends the read. */
@@ -297,6 +310,7 @@ class CaptureReader {
       this.start = 0;
     }
     while (this.end - this.start < n) {
+      if (this.opts.beforeRead) await this.opts.beforeRead();
       const got = await this.source.read(this.buf, this.end, this.buf.length - this.end, this.base + this.end);
       if (got <= 0) return false;
       this.end += got;
@@ -374,16 +388,17 @@ class CaptureReader {
       b = this.buf;
       s = this.start;
       let sec: number, frac: number, caplen: number, origLen: number;
+      // Byte arithmetic rather than Buffer#readUInt32*: measurably cheaper per record here.
       if (littleEndian) {
-        sec = b.readUInt32LE(s);
-        frac = b.readUInt32LE(s + 4);
-        caplen = b.readUInt32LE(s + 8);
-        origLen = b.readUInt32LE(s + 12);
+        sec = u32le(b, s);
+        frac = u32le(b, s + 4);
+        caplen = u32le(b, s + 8);
+        origLen = u32le(b, s + 12);
       } else {
-        sec = b.readUInt32BE(s);
-        frac = b.readUInt32BE(s + 4);
-        caplen = b.readUInt32BE(s + 8);
-        origLen = b.readUInt32BE(s + 12);
+        sec = u32be(b, s);
+        frac = u32be(b, s + 4);
+        caplen = u32be(b, s + 8);
+        origLen = u32be(b, s + 12);
       }
       counters.received++;
       if (caplen > maxCap) {
