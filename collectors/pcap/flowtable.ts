@@ -154,7 +154,7 @@ class Endpoint {
   // Reassembly bookkeeping (relative sequence space): everything below `reass` was delivered
   // or reported missing; `blocks` holds out-of-order data above it (start,end pairs).
   reass = 1;
-  trim = 0;
+  trim = 1; // as Zeek's reassembler, which starts both at 1 (the SYN's sequence number is not data)
   // Allocated on the first out-of-order block (most endpoints never have one).
   blocks: Float64Array = NO_BLOCKS;
   nblocks = 0;

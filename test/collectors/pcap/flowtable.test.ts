@@ -245,6 +245,60 @@ describe('FlowTable TCP states and history', () => {
     expect(f).toMatchObject({ missed_bytes: 100, history: 'ShAdgA'.replace('gA', 'g'), resp_bytes: 300 });
   });
 
+  it('capture loss: ACK events of established connections, and those covering unseen data', () => {
+    const ft = new FlowTable({ checksums: 'ignore', counters: new Counters('flow'), onFlow: () => undefined });
+    const r = createDecodeResult();
+    const segs: Seg[] = [
+      ...HANDSHAKE,
+      { from: 'b', flags: 'PA', seq: 501, ack: 101, len: 100, t: 2 },
+      { from: 'a', flags: 'A', seq: 101, ack: 601, t: 2.05 }, // covers seen data
+      { from: 'b', flags: 'PA', seq: 701, ack: 101, len: 100, t: 2.1 },
+      { from: 'a', flags: 'A', seq: 101, ack: 801, t: 2.2 }, // covers 100 bytes never seen
+      { from: 'a', flags: 'A', seq: 101, ack: 801, t: 2.3 }, // duplicate ACK: no event
+    ];
+    for (const s of segs) {
+      const p = s.from === 'a' ? tcpPacket(A, B, 1234, 80, s) : tcpPacket(B, A, 80, 1234, s);
+      decodePacket(r, LinkType.RAW, p, 0, p.length, p.length);
+      ft.packet(s.t, r);
+    }
+    expect(ft.captureLoss()).toEqual({ ackEvents: 2, ackBytes: 300, gapEvents: 1, gapBytes: 100 });
+  });
+
+  it('histories longer than the packed part keep every letter in order', () => {
+    const segs: Seg[] = [...HANDSHAKE];
+    // alternate data and zero windows, retransmissions and gaps: many distinct letters
+    let seq = 101;
+    for (let i = 0; i < 12; i++) {
+      segs.push({ from: 'a', flags: 'PA', seq, ack: 501, len: 10, t: 2 + i, win: 0 });
+      segs.push({ from: 'a', flags: 'PA', seq, ack: 501, len: 10, t: 2.5 + i });
+      seq += 10;
+    }
+    const [f] = tcpConv(segs);
+    // 'ShA' + 'D' + 'W' + 'T' (1st), then W and T at the 10th occurrence
+    expect(f.history).toBe('ShADWTWT');
+    // Repeated resets at new sequence numbers each add an 'R': 31 letters, past the 24 packed ones.
+    const many = run((_ft, push) => {
+      push(1, tcpPacket(A, B, 1234, 8080, { from: 'a', flags: 'S', seq: 1000, t: 1 }));
+      for (let i = 1; i <= 30; i++) {
+        push(1 + i * 0.01, tcpPacket(A, B, 1234, 8080, { from: 'a', flags: 'R', seq: 1000 + 10 * i, t: 1 + i * 0.01 }));
+      }
+    });
+    expect(many).toHaveLength(1);
+    expect(many[0].history).toBe(`S${'R'.repeat(30)}`);
+  });
+
+  it('uids are unique within a table and differ between tables', () => {
+    const flows = (salt?: number) =>
+      run((_ft, push) => {
+        for (let i = 0; i < 3000; i++) push(1, udpPacket(A, B, 1024 + i, 9999, 1));
+      }, {}).map((f) => f.uid);
+    const a = flows();
+    const b = flows();
+    expect(new Set(a).size).toBe(3000);
+    for (const u of a) expect(u).toMatch(/^C[0-9A-Za-z]{17}$/);
+    expect(a.filter((u) => b.includes(u))).toEqual([]);
+  });
+
   it('sequence wraparound counts bytes correctly', () => {
     const start = 0xffffff00;
     const [f] = tcpConv([
@@ -311,6 +365,11 @@ describe('FlowTable UDP, timeouts, bounds, interim', () => {
     push(101, udpPacket(A, B, 3, 4, 1));
     push(102, udpPacket(A, B, 5, 6, 1));
     expect(counters.get('evicted')).toBe(1);
+    // the victim is the flow nearest to its inactivity timeout: the one last active at 100 s
+    expect(out.filter((f) => !f.interim).map((f) => [f.orig_p, f.ts])).toEqual([
+      [1, 0],
+      [1, 100],
+    ]);
     expect(ft.size).toBe(2);
     ft.finish();
     expect(ft.size).toBe(0);
