@@ -232,7 +232,7 @@ class Flow {
   uid = '';
   /** Serial number in this table (the default uid is derived from it when first needed). */
   serial = 0;
-  tunnelParent: Flow | undefined;
+  tunnelParent: Flow | IpTunnel | undefined;
   vlan = -1;
   innerVlan = -1;
   start = 0;
@@ -365,6 +365,29 @@ function lc(e: Endpoint, upper: string): string {
   return e.isOrig ? upper : upper.toLowerCase();
 }
 
+/** Zeek's Tunnel::ip_tunnel_timeout (seconds). */
+const IP_TUNNEL_TIMEOUT = 86400;
+/** Most IP tunnels remembered (the oldest is forgotten beyond; counted `tunnels_evicted`). */
+const MAX_IP_TUNNELS = 10000;
+
+/** An IP-in-IP or GRE tunnel between two outer addresses: the parent of its inner connections. */
+class IpTunnel {
+  uid = '';
+  next: IpTunnel | undefined;
+  constructor(
+    readonly a0: number,
+    readonly a1: number,
+    readonly a2: number,
+    readonly a3: number,
+    readonly b0: number,
+    readonly b1: number,
+    readonly b2: number,
+    readonly b3: number,
+    public serial: number,
+    public last: number,
+  ) {}
+}
+
 /** Every letter a history can hold ('^' marks a role flip); code = index + 1. */
 const HIST_LETTERS = '^SHADFRIQCTWGshadfriqctwg';
 const HIST_CODE = new Uint8Array(128);
@@ -429,6 +452,7 @@ export class FlowTable {
   private now = 0;
   private nextSweep = 0;
   private readonly timers = new TimerHeap<Flow>();
+  private readonly tunnels = new Map<number, IpTunnel>();
   private readonly frags: FragmentTable;
   // Scratch tuple of the current packet.
   private readonly sa = new Uint32Array(4);
@@ -468,13 +492,17 @@ export class FlowTable {
     c.received++;
     if (ts > this.now) this.now = ts;
     if (ts >= this.nextSweep) this.sweep(ts);
-    let parent: Flow | undefined;
+    let parent: Flow | IpTunnel | undefined;
     let handled = false;
     for (let i = 0; i < r.depth; i++) {
       const L = r.layers[i];
       const isLast = i === r.depth - 1;
-      // IP-in-IP / GRE outer layers are not connections of their own in Zeek's conn.log.
-      if (!isLast && L.proto !== P_UDP && L.proto !== P_TCP) continue;
+      // IP-in-IP / GRE outer layers are not connections of their own in Zeek's conn.log; the
+      // inner connections name the tunnel (one uid per pair of outer addresses) as their parent.
+      if (!isLast && L.proto !== P_UDP && L.proto !== P_TCP) {
+        if (!L.isFragment) parent = this.ipTunnel(ts, L);
+        continue;
+      }
       if (L.isFragment) {
         const whole = this.frags.add(ts, r, i);
         if (!whole) {
@@ -498,7 +526,7 @@ export class FlowTable {
   }
 
   /** Handles one IP layer (layerIndex -1: a reassembled datagram, checksum not verifiable). */
-  private layer(ts: number, r: DecodeResult, L: IpLayer, layerIndex: number, parent: Flow | undefined): Flow | null {
+  private layer(ts: number, r: DecodeResult, L: IpLayer, layerIndex: number, parent: Flow | IpTunnel | undefined): Flow | null {
     const proto = L.proto;
     const sa = this.sa;
     const da = this.da;
@@ -607,7 +635,7 @@ export class FlowTable {
     dp: number,
     oneWay: boolean,
     L: IpLayer,
-    parent: Flow | undefined,
+    parent: Flow | IpTunnel | undefined,
   ): Flow | null {
     if (this.maxFlows > 0 && this.count >= this.maxFlows && this.timers.size > 0) {
       // The victim is the flow whose timer is due first: the one nearest to expiring anyway (idle
@@ -1199,7 +1227,47 @@ export class FlowTable {
     for (let f = this.timers.peek(); f; f = this.timers.peek()) this.remove(f, true);
   }
 
-  private uidOf(f: Flow): string {
+  /**
+   * The IP tunnel (IP-in-IP, GRE, ERSPAN) whose outer layer is `L`: Zeek's ip_tunnels, keyed by
+   * the unordered pair of outer addresses, forgotten after Tunnel::ip_tunnel_timeout (24 h) idle.
+   */
+  private ipTunnel(ts: number, L: IpLayer): IpTunnel {
+    let a0 = 0, a1 = 0, a2 = 0, a3 = L.src4 >>> 0, b0 = 0, b1 = 0, b2 = 0, b3 = L.dst4 >>> 0;
+    if (L.version === 6) {
+      [a0, a1, a2, a3] = [L.src6[0], L.src6[1], L.src6[2], L.src6[3]];
+      [b0, b1, b2, b3] = [L.dst6[0], L.dst6[1], L.dst6[2], L.dst6[3]];
+    }
+    // Order the pair so that both directions find one tunnel.
+    if (a0 > b0 || (a0 === b0 && (a1 > b1 || (a1 === b1 && (a2 > b2 || (a2 === b2 && a3 > b3)))))) {
+      [a0, a1, a2, a3, b0, b1, b2, b3] = [b0, b1, b2, b3, a0, a1, a2, a3];
+    }
+    const h = mix(mix(mix(mix(L.version, a0 ^ b0), a1 ^ b1), a2 ^ b2), mix(a3, b3));
+    const head = this.tunnels.get(h);
+    for (let t = head; t; t = t.next) {
+      if (t.a0 === a0 && t.a1 === a1 && t.a2 === a2 && t.a3 === a3 && t.b0 === b0 && t.b1 === b1 && t.b2 === b2 && t.b3 === b3) {
+        if (t.last + IP_TUNNEL_TIMEOUT < ts) {
+          // idle too long: a new tunnel (new uid) from now on
+          t.uid = '';
+          t.serial = ++this.serial;
+        }
+        t.last = ts;
+        return t;
+      }
+    }
+    if (this.tunnels.size >= MAX_IP_TUNNELS) {
+      // Forget the oldest chain (Map order is insertion order).
+      const oldest = this.tunnels.keys().next().value as number;
+      this.tunnels.delete(oldest);
+      this.opts.counters.add('tunnels_evicted');
+    }
+    const t = new IpTunnel(a0, a1, a2, a3, b0, b1, b2, b3, ++this.serial, ts);
+    t.next = head;
+    this.tunnels.delete(h);
+    this.tunnels.set(h, t);
+    return t;
+  }
+
+  private uidOf(f: Flow | IpTunnel): string {
     if (f.uid === '') f.uid = uidFor(this.uidSalt, f.serial);
     return f.uid;
   }

@@ -491,12 +491,26 @@ describe('FlowTable vs. Zeek btest baselines', () => {
       let matching = 0;
       let divergent = 0;
       const unexplained: string[] = [];
+      // tunnel_parents hold uids, which differ from Zeek's: compare who shares a parent instead
+      // (each Zeek parent uid must correspond to exactly one of ours, and back).
+      const zeekToOurs = new Map<string, string>();
+      const oursToZeek = new Map<string, string>();
       for (const z of zeek) {
         const k = key(z);
         const mine = ours.get(k)?.shift();
         const diffs: string[] = [];
         if (!mine) diffs.push('missing');
-        else
+        else {
+          const zp = (z.tunnel_parents ?? []).join(',');
+          const mp = (mine.tunnel_parents ?? []).join(',');
+          if ((zp === '') !== (mp === '') || (zp !== '' && (zeekToOurs.get(zp) ?? mp) !== mp) || (mp !== '' && (oursToZeek.get(mp) ?? zp) !== zp)) {
+            diffs.push(`tunnel_parents: zeek ${zp || '-'} ours ${mp || '-'}`);
+          } else if (zp !== '') {
+            zeekToOurs.set(zp, mp);
+            oursToZeek.set(mp, zp);
+          }
+        }
+        if (mine)
           for (const fld of FIELDS) {
             // Zeek prints durations with 6 decimals; allow the last digit to differ by rounding.
             if (fld === 'duration' && z.duration !== undefined && mine.duration !== undefined && Math.abs(z.duration - mine.duration) < 1.5e-6) continue;
