@@ -137,9 +137,10 @@ export async function runPcapBench(opts: PcapBenchOptions): Promise<PcapBenchRes
         }
       }
       if (spec.name === 'softflowd') {
-        // softflowd 1.1.0 reads the file, then blocks in accept() on its control socket instead
-        // of exiting (seen with and without -d), so its run time cannot be measured this way.
-        notes.push('softflowd found but not timed: `softflowd -d -6 -v 9 -r FILE -n 127.0.0.1:PORT` does not exit after the file (blocks on its control socket)');
+        // softflowd 1.1.0 (Debian 12) with -r opens the file and then blocks in accept() on its
+        // control socket before reading a single packet (strace; `softflowctl statistics` reports
+        // "Packets processed: 0" after seconds), with and without -d: it cannot be timed.
+        notes.push('softflowd found but not timed: `softflowd -d -6 -v 9 -r FILE -n 127.0.0.1:PORT` opens the file, then blocks in accept() on its control socket without reading a packet');
         continue;
       }
       const outDir = join(dir, `${spec.name}-out`);
