@@ -1060,8 +1060,10 @@ export class FlowTable {
       f.addHistory('h');
       f.firstPacketSeen |= 2;
     }
-    if (!ep.isOrig) return f.checkHistory(mask << 8, code.toLowerCase());
-    return f.checkHistory(mask, code);
+    if (ep.isOrig) return f.checkHistory(mask, code);
+    const m = mask << 8;
+    if ((f.histSeen & m) !== 0) return true; // the common case: no lower-casing needed
+    return f.checkHistory(m, code.toLowerCase());
   }
 
   private dataSent(ep: Endpoint, seq: number, len: number): void {
