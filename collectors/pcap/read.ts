@@ -4,6 +4,7 @@
 // is bounded by the flow table's size and one batch, whatever the size of the capture.
 
 import fs from 'node:fs';
+import { Readable } from 'node:stream';
 import type { IssueHandler } from '../../agent/issues.js';
 import type { MetricsRegistry } from '../../agent/metrics.js';
 import type { FlowRecord } from '../record.js';
@@ -21,6 +22,37 @@ export interface ReadCaptureFlowsOptions {
 }
 
 const PCAP_MAGICS = new Set([0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a]);
+
+/**
+ * Looks at the first bytes of a stream (standard input) without losing them: whether it holds a
+ * capture, and a stream that yields everything from the first byte again.
+ */
+export async function peekCapture(stream: NodeJS.ReadableStream): Promise<{ capture: boolean; stream: Readable }> {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  let head = Buffer.alloc(0);
+  let ended = false;
+  while (head.length < 4) {
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    head = Buffer.concat([head, typeof r.value === 'string' ? Buffer.from(r.value) : r.value]);
+  }
+  const capture = head.length >= 4 && PCAP_MAGICS.has(head.readUInt32BE(0));
+  const again = Readable.from(
+    (async function* () {
+      if (head.length > 0) yield head;
+      while (!ended) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    })(),
+    { objectMode: false },
+  );
+  return { capture, stream: again };
+}
 
 /** True when the file starts with a classic pcap or pcapng magic number. */
 export function isCaptureFile(path: string): boolean {

@@ -114,6 +114,15 @@ describe('vigil command line', () => {
       .map(key)
       .sort();
     expect(ours).toEqual(zeek);
+    // The same capture on standard input (`-`): recognised by its magic number.
+    const piped = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'agent/cli.ts'), 'flows', '--checksums', 'ignore', '-'], {
+      cwd: root,
+      encoding: 'utf8',
+      input: fs.readFileSync(path.join(dir, 'gre-sample.pcap')),
+      timeout: 120_000,
+    });
+    expect(piped.status).toBe(0);
+    expect(piped.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map(key).sort()).toEqual(zeek);
     const bad = vigil('flows', '--checksums', 'maybe', path.join(dir, 'gre-sample.pcap'));
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('Allowed choices are verify, ignore');
