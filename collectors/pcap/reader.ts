@@ -169,12 +169,59 @@ interface Source {
   close(): Promise<void>;
 }
 
+/**
+ * A file read with one read ahead: while the packets of one chunk are decoded, the next chunk is
+ * already being read by libuv's thread pool into a second buffer (then copied, which costs far
+ * less than waiting for the read). A read at another position (a seek) is served directly.
+ */
 class FileSource implements Source {
+  private ahead: Buffer | undefined;
+  private aheadPos = 0;
+  private aheadLen = 0;
+  private inflight: Promise<void> | undefined;
+  private failure: unknown;
+
   constructor(private readonly fh: FileHandle) {}
+
   async read(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-    return (await this.fh.read(buf, offset, length, position)).bytesRead;
+    if (this.inflight) await this.inflight;
+    if (this.failure !== undefined) {
+      const err = this.failure;
+      this.failure = undefined;
+      throw err;
+    }
+    const ahead = this.ahead;
+    if (ahead && position >= this.aheadPos && position < this.aheadPos + this.aheadLen) {
+      const from = position - this.aheadPos;
+      const n = Math.min(length, this.aheadLen - from);
+      ahead.copy(buf, offset, from, from + n);
+      if (from + n === this.aheadLen) this.prefetch(this.aheadPos + this.aheadLen, ahead.length);
+      return n;
+    }
+    const got = (await this.fh.read(buf, offset, length, position)).bytesRead;
+    if (got > 0) this.prefetch(position + got, length);
+    return got;
   }
+
+  private prefetch(position: number, size: number): void {
+    if (!this.ahead || this.ahead.length < size) this.ahead = Buffer.allocUnsafe(size);
+    const ahead = this.ahead;
+    this.aheadPos = position;
+    this.aheadLen = 0;
+    this.inflight = this.fh.read(ahead, 0, ahead.length, position).then(
+      (r) => {
+        this.aheadLen = r.bytesRead;
+        this.inflight = undefined;
+      },
+      (err: unknown) => {
+        this.failure = err;
+        this.inflight = undefined;
+      },
+    );
+  }
+
   async close(): Promise<void> {
+    if (this.inflight) await this.inflight;
     await this.fh.close();
   }
 }
