@@ -288,7 +288,7 @@ describe('FlowTable TCP states and history', () => {
   });
 
   it('uids are unique within a table and differ between tables', () => {
-    const flows = (salt?: number) =>
+    const flows = () =>
       run((_ft, push) => {
         for (let i = 0; i < 3000; i++) push(1, udpPacket(A, B, 1024 + i, 9999, 1));
       }, {}).map((f) => f.uid);
