@@ -3,8 +3,9 @@
 // 1 failed while running, 2 bad usage or bad input (with a one-line reason on stderr).
 
 import fs from 'node:fs';
+import type { Readable } from 'node:stream';
 import { Command, CommanderError, Option } from 'commander';
-import { isCaptureFile, readCaptureFlows } from '../collectors/pcap/read.js';
+import { isCaptureFile, peekCapture, readCaptureFlows } from '../collectors/pcap/read.js';
 import type { FlowRecord } from '../collectors/record.js';
 import { readZeekFiles } from '../collectors/zeek/read.js';
 import { registerHubCommands } from '../hub/cli.js';
@@ -125,7 +126,7 @@ export function buildProgram(): Command {
     .description('print flows from any flow source as a Zeek conn.log (TSV with header) or JSON lines')
     .argument(
       '<inputs...>',
-      'pcap/pcapng capture files, Zeek conn.log files (TSV or JSON, plain or gzip), directories of conn logs, or - for a conn.log on stdin',
+      'pcap/pcapng capture files, Zeek conn.log files (TSV or JSON, plain or gzip), directories of conn logs, or - for either on stdin',
     )
     .addOption(new Option('-f, --format <format>', 'output format').choices(['zeek', 'jsonl']).default('zeek'))
     .addOption(
@@ -138,19 +139,23 @@ export function buildProgram(): Command {
       const issues = makeIssueLog();
       const metrics = new MetricsRegistry();
       const writer = opts.format === 'zeek' ? new ZeekTsvWriter(process.stdout) : new JsonLinesWriter(process.stdout);
+      // Standard input may hold a capture or a conn.log: its first bytes decide.
+      let stdin: { capture: boolean; stream: Readable } | undefined;
+      if (files.includes('-')) stdin = await peekCapture(process.stdin);
+      const isCapture = (f: string) => (f === '-' ? (stdin?.capture ?? false) : isCaptureFile(f));
       // Consecutive files of one kind are read together, in the order given.
       for (let i = 0; i < files.length; ) {
-        const capture = isCaptureFile(files[i]);
+        const capture = isCapture(files[i]);
         let j = i;
-        while (j < files.length && isCaptureFile(files[j]) === capture) j++;
+        while (j < files.length && isCapture(files[j]) === capture) j++;
         const group = files.slice(i, j);
         const write = async (batch: FlowRecord[]) => {
           await writer.write(batch);
         };
         if (capture) {
-          await readCaptureFlows(group, { metrics, onIssue: issues.report, checksums: opts.checksums }, write);
+          await readCaptureFlows(group, { metrics, onIssue: issues.report, checksums: opts.checksums, stdin: stdin?.stream }, write);
         } else {
-          await readZeekFiles(group, { counters: metrics.counters('zeek'), onIssue: issues.report }, write);
+          await readZeekFiles(group, { counters: metrics.counters('zeek'), onIssue: issues.report, stdin: stdin?.stream }, write);
         }
         i = j;
       }
@@ -214,7 +219,7 @@ export function buildProgram(): Command {
     .description('run benchmarks against reference tools in the same run and print the table')
     .argument(
       '[suite]',
-      'which benchmark: zeek (conn.log parsing vs awk, jq), hub (summaries stored per second) beacon (labelled beacon set, vigil vs the RITA v5 score) or pcap (capture → flows vs nfpcapd, softflowd, argus)',
+      'which benchmark: zeek (conn.log parsing vs awk, jq), hub (summaries stored per second) beacon (labelled beacon set, vigil vs the RITA v5 score) pcap (capture → flows vs nfpcapd, softflowd, argus) or live (a loopback flood captured by a running agent; root or CAP_NET_RAW)',
       'zeek',
     )
     .option('--lines <n>', 'lines in the generated conn.log (zeek suite)', (v) => {
@@ -238,10 +243,41 @@ export function buildProgram(): Command {
       if (!Number.isInteger(n) || n < 10_000) throw new UsageError(`--packets must be a whole number >= 10000, got "${v}"`);
       return n;
     })
-    .action(async (suite: string, opts: { lines?: number; scale?: number; seed?: number; fit?: boolean; packets?: number }) => {
-      const { runBenchSuite } = await import('../bench/index.js');
-      await runBenchSuite(suite, { ...opts, out: process.stdout });
-    });
+    .option('--count <n>', 'datagrams in the loopback flood (live suite, default 1,000,000)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1000) throw new UsageError(`--count must be a whole number >= 1000, got "${v}"`);
+      return n;
+    })
+    .option('--rate <pps>', 'target send rate of the flood, packets/s (live suite, default 150,000)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1000) throw new UsageError(`--rate must be a whole number >= 1000, got "${v}"`);
+      return n;
+    })
+    .option('--buffer-mib <n>', "live suite: the agent's capture ring, MiB (collectors.pcap.bufferMiB; default the agent's 128)", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 8 || n > 4096) throw new UsageError(`--buffer-mib must be a whole number from 8 to 4096, got "${v}"`);
+      return n;
+    })
+    .option('--detectors-only', 'live suite: skip the second flood with the detectors disabled')
+    .action(
+      async (
+        suite: string,
+        opts: {
+          lines?: number;
+          scale?: number;
+          seed?: number;
+          fit?: boolean;
+          packets?: number;
+          count?: number;
+          rate?: number;
+          bufferMib?: number;
+          detectorsOnly?: boolean;
+        },
+      ) => {
+        const { runBenchSuite } = await import('../bench/index.js');
+        await runBenchSuite(suite, { ...opts, out: process.stdout });
+      },
+    );
 
   return program;
 }

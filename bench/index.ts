@@ -5,10 +5,11 @@
 import type { Writable } from 'node:stream';
 import { fitBeaconModel, runBeaconBench } from './beacon/index.js';
 import { runHubBench } from './hub.js';
+import { formatLiveBench, runLiveBench } from './live.js';
 import { formatPcapBench, runPcapBench } from './pcap.js';
 import { runZeekBench } from './zeek.js';
 
-export const SUITES = ['zeek', 'hub', 'beacon', 'pcap'] as const;
+export const SUITES = ['zeek', 'hub', 'beacon', 'pcap', 'live'] as const;
 
 export interface BenchOptions {
   lines?: number;
@@ -16,6 +17,11 @@ export interface BenchOptions {
   seed?: number;
   fit?: boolean;
   packets?: number;
+  /** live suite: datagrams to send, target packets/s, the agent's ring (MiB), no run without detectors. */
+  count?: number;
+  rate?: number;
+  bufferMib?: number;
+  detectorsOnly?: boolean;
   out: Writable;
 }
 
@@ -97,6 +103,12 @@ export async function runBenchSuite(suite: string, opts: BenchOptions): Promise<
       const r = await runPcapBench({ packets: opts.packets, log });
       log('');
       for (const line of formatPcapBench(r)) log(line);
+      return;
+    }
+    case 'live': {
+      const r = await runLiveBench({ count: opts.count, rate: opts.rate, bufferMiB: opts.bufferMib, withoutDetectors: !opts.detectorsOnly, log });
+      log('');
+      for (const line of formatLiveBench(r)) log(line);
       return;
     }
     default:

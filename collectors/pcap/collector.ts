@@ -1,6 +1,8 @@
 // The `pcap` collector: capture files (read once, checkpointed per file) or a live interface.
 // Live capture cannot wait for the detectors: finished flows queue up to `maxQueue` and are
-// handed on in batches every 200 ms; what does not fit is dropped and counted.
+// handed on in batches every 200 ms; what does not fit is dropped and counted. The capture's
+// counters (packets, interface counters, Zeek-style ack/gap events: see live.ts) are in the
+// `flows` component; `pcap` has the queue's received/dropped and `live_captures` (1 while open).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -80,6 +82,8 @@ export class PcapCollector implements Collector {
     });
     this.live = live;
     live.start(); // throws LiveCaptureError (missing interface, no permission): the agent reports it
+    // 1 while the capture is open (health and `vigil bench live` read it to know capture has begun).
+    this.counters.add('live_captures', 1);
     const stopper = new AbortController();
     this.stopper = stopper;
     const stopped = new Promise<void>((resolve) => {
@@ -106,6 +110,7 @@ export class PcapCollector implements Collector {
       }
     } finally {
       live.stop(); // reports every open flow
+      this.counters.add('live_captures', -1);
       await deliver();
     }
   }

@@ -4,17 +4,37 @@
 // - it copies each packet into ONE caller-supplied buffer and emits ('packet', caplen, truncated);
 //   the buffer is overwritten by the next packet, so packets are decoded inside the callback and
 //   nothing is kept from it;
-// - it gives no timestamps (the time is taken in the callback), no wire length and no pcap_stats
-//   (kernel drops are not visible: loss is estimated from TCP acknowledgements, as Zeek's
-//   capture-loss script does);
+// - it gives no timestamps (the time is taken in the callback), no wire length and no pcap_stats;
 // - snaplen is fixed at 65535 and promiscuous mode is always on;
 // - a Cap whose open() failed, or that was closed, crashes the process when it is garbage
 //   collected (its destructor touches an uninitialised / stopped libuv handle), so every Cap and
 //   its buffer stay referenced in a module-level array for the life of the process.
 //
+// Loss, and what can and cannot be seen of it:
+// - packets dropped in the kernel's capture ring (libpcap's ps_drop, the packet socket's
+//   tp_drops) are NOT visible: cap 0.2.1 has no pcap_stats. A ring that overflows because this
+//   process is too slow loses packets silently. cap's immediate mode makes libpcap use fixed ring
+//   slots sized by snaplen and MTU: on lo (MTU 65536) one 128 KiB slot per packet, so the default
+//   128 MiB ring holds ~1,000 packets there (measured; see bench/live.ts);
+// - the interface's own counters (/sys/class/net/<iface>/statistics: rx_packets, rx_dropped,
+//   rx_missed_errors, rx_fifo_errors) are read at start and every second and published as deltas
+//   since start (`iface_rx_packets`, `iface_rx_dropped`, `iface_rx_missed`, `iface_rx_fifo`). They
+//   count drops before the capture (NIC, driver, backlog), not the capture ring's; interfaces
+//   without such files (`any`) publish none;
+// - a Zeek-style capture-loss estimate from the flow table (Zeek's get_gap_stats): `ack_events`
+//   (acknowledgements of new data on established TCP connections) and `gap_events` (those that
+//   acknowledged data never seen). 100 * gap_events / ack_events is the loss percent Zeek's
+//   capture-loss script reports; it sees ring drops indirectly, and only on TCP.
+//
 // Detectors are not run here: flows are handed to `onFlow`, and the agent consumes them in batches
-// off this path so the JS thread stays free for the capture callback.
+// off this path so the JS thread stays free for the capture callback. They still share the thread:
+// a detector batch or a SQLite snapshot delays the callback while the ring fills. A worker thread
+// is not an option with cap 0.2.1: it registers its poll handle on uv_default_loop() (the main
+// thread's loop), so a Cap opened in a worker emits packets from the main thread into the
+// worker's isolate and V8 aborts the process (tried: fatal error in node::MakeCallback from
+// Pcap::EmitPacket). Moving the capture off the detectors' thread needs a child process.
 
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type { IssueHandler } from '../../agent/issues.js';
@@ -45,13 +65,41 @@ export interface LiveCaptureOptions {
   onIssue: IssueHandler;
 }
 
+/** Interface counters (/sys/class/net/<iface>/statistics) as differences since the capture started. */
+export interface InterfaceCounters {
+  rxPackets: number;
+  rxDropped: number;
+  rxMissed: number;
+  rxFifo: number;
+}
+
 export interface LiveCaptureStats {
+  /** Packets the capture callback received (what libpcap delivered; ring drops are not in it). */
   packets: number;
   bytes: number;
   decodeErrors: number;
   flowsOpen: number;
-  /** Zeek-style capture loss: bytes acknowledged but never seen (missed_bytes) over bytes acked. */
-  lossEstimate: number;
+  /** Zeek's capture-loss inputs: ACKs of new data on established TCP connections, and those over a gap. */
+  ackEvents: number;
+  gapEvents: number;
+  /** Zeek's capture-loss percent: 100 * gapEvents / ackEvents (0 when there were no ACKs). */
+  captureLossPercent: number;
+  /** Interface counters since start; null when the interface has none (e.g. `any`). */
+  iface: InterfaceCounters | null;
+}
+
+/** The statistics files read, in the order of IFACE_COUNTERS. */
+const IFACE_FILES = ['rx_packets', 'rx_dropped', 'rx_missed_errors', 'rx_fifo_errors'] as const;
+const IFACE_COUNTERS = ['iface_rx_packets', 'iface_rx_dropped', 'iface_rx_missed', 'iface_rx_fifo'] as const;
+
+/** Reads one interface statistics file; undefined when it does not exist or is unreadable. */
+function readIfaceStat(iface: string, file: string): number | undefined {
+  try {
+    const n = Number(readFileSync(`/sys/class/net/${iface}/statistics/${file}`, 'utf8').trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class LiveCaptureError extends Error {
@@ -144,8 +192,12 @@ export class LiveCapture {
   private truncated = 0;
   // Values already added to the counters' extras (synced once a second, not per packet).
   private synced = { packets: 0, bytes: 0, decodeErrors: 0, nonIp: 0, snapped: 0, truncated: 0 };
-  private ackedBytes = 0;
-  private missedBytes = 0;
+  /** Interface counters at start (undefined: that file does not exist); null before start. */
+  private ifaceBase: (number | undefined)[] | null = null;
+  /** Latest differences since start, and what of them is already in the counters. */
+  private readonly ifaceDelta = [0, 0, 0, 0];
+  private readonly ifaceSynced = [0, 0, 0, 0];
+  private lossSynced = { ackEvents: 0, gapEvents: 0 };
   private readonly reportedReasons = new Set<number>();
   private finished = false;
 
@@ -224,14 +276,16 @@ export class LiveCapture {
       maxFlows: o.maxFlows,
       interimSeconds: o.interimSeconds,
       counters: o.counters,
-      onFlow: (f) => {
-        if (f.proto === 'tcp' && !f.interim) {
-          this.ackedBytes += (f.orig_bytes ?? 0) + (f.resp_bytes ?? 0);
-          this.missedBytes += f.missed_bytes ?? 0;
-        }
-        o.onFlow(f);
-      },
+      onFlow: o.onFlow,
     });
+    // The loss figures are published from the start (as 0), so that "none" reads differently
+    // from "not measured": interface counters only where the statistics files exist.
+    this.ifaceBase = this.readIface();
+    this.ifaceBase.forEach((v, i) => {
+      if (v !== undefined) o.counters.add(IFACE_COUNTERS[i], 0);
+    });
+    o.counters.add('ack_events', 0);
+    o.counters.add('gap_events', 0);
 
     this.clockBase = Date.now() - performance.now();
     const table = this.table;
@@ -294,17 +348,54 @@ export class LiveCapture {
   }
 
   stats(): LiveCaptureStats {
+    const loss = this.table?.captureLoss();
+    const ackEvents = loss?.ackEvents ?? 0;
+    const gapEvents = loss?.gapEvents ?? 0;
+    const base = this.ifaceBase;
+    const d = this.ifaceDelta;
     return {
       packets: this.packets,
       bytes: this.bytes,
       decodeErrors: this.decodeErrors,
       flowsOpen: this.table?.size ?? 0,
-      lossEstimate: this.ackedBytes > 0 ? this.missedBytes / this.ackedBytes : 0,
+      ackEvents,
+      gapEvents,
+      captureLossPercent: ackEvents > 0 ? (100 * gapEvents) / ackEvents : 0,
+      iface: base && base.some((v) => v !== undefined) ? { rxPackets: d[0], rxDropped: d[1], rxMissed: d[2], rxFifo: d[3] } : null,
     };
+  }
+
+  /** The interface statistics files now (undefined where a file does not exist). */
+  private readIface(): (number | undefined)[] {
+    const iface = this.opts.interface;
+    // The name was checked against libpcap's device list; never build a path from anything else.
+    if (iface.includes('/') || iface === '.' || iface === '..') return IFACE_FILES.map(() => undefined);
+    return IFACE_FILES.map((f) => readIfaceStat(iface, f));
   }
 
   private syncCounters(): void {
     const c = this.opts.counters;
+    const base = this.ifaceBase;
+    if (base && base.some((v) => v !== undefined)) {
+      const now = this.readIface();
+      for (let i = 0; i < IFACE_FILES.length; i++) {
+        const b = base[i];
+        const v = now[i];
+        if (b === undefined || v === undefined) continue;
+        // A counter that went backwards (interface re-created) keeps the last difference.
+        if (v >= b) this.ifaceDelta[i] = v - b;
+        const diff = this.ifaceDelta[i] - this.ifaceSynced[i];
+        if (diff !== 0) c.add(IFACE_COUNTERS[i], diff);
+        this.ifaceSynced[i] = this.ifaceDelta[i];
+      }
+    }
+    if (this.table) {
+      const loss = this.table.captureLoss();
+      const ls = this.lossSynced;
+      if (loss.ackEvents !== ls.ackEvents) c.add('ack_events', loss.ackEvents - ls.ackEvents);
+      if (loss.gapEvents !== ls.gapEvents) c.add('gap_events', loss.gapEvents - ls.gapEvents);
+      this.lossSynced = { ackEvents: loss.ackEvents, gapEvents: loss.gapEvents };
+    }
     const s = this.synced;
     if (this.packets !== s.packets) c.add('capture_packets', this.packets - s.packets);
     if (this.bytes !== s.bytes) c.add('capture_bytes', this.bytes - s.bytes);

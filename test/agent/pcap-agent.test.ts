@@ -95,6 +95,13 @@ describe('agent with collectors.pcap', () => {
         const flows = live.a.metrics.counters('flows').get('flows');
         expect(flows).toBe(5);
         expect(live.a.metrics.counters('baseline').received).toBe(5);
+        // The capture's loss figures reach the agent's counters (health, SIGUSR1, the stop line).
+        const extra = live.a.metrics.counters('flows').snapshot().extra;
+        expect(extra.ack_events).toBeGreaterThan(0);
+        expect(extra.gap_events).toBe(0);
+        expect(extra.iface_rx_packets).toBeGreaterThanOrEqual(extra.capture_packets);
+        expect(typeof extra.iface_rx_dropped).toBe('number');
+        expect(live.a.metrics.counters('pcap').get('live_captures')).toBe(0);
         expect(live.issues).toEqual([]);
       } finally {
         server.close();

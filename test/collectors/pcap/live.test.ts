@@ -175,9 +175,21 @@ describe('LiveCapture', () => {
       expect(st.packets).toBeGreaterThanOrEqual(10);
       expect(st.decodeErrors).toBe(0);
       expect(st.flowsOpen).toBe(0);
-      expect(st.lossEstimate).toBe(0);
+      expect(st.captureLossPercent).toBe(0);
+      expect(st.gapEvents).toBe(0);
       expect(issues).toEqual([]);
       expect(counters.get('capture_packets')).toBe(st.packets);
+      // Capture-loss figures: the TCP exchange's data was acknowledged, none of it over a gap.
+      expect(st.ackEvents).toBeGreaterThan(0);
+      expect(counters.get('ack_events')).toBe(st.ackEvents);
+      expect(counters.get('gap_events')).toBe(0);
+      // lo's own counters, as differences since start: at least every packet captured was received.
+      expect(st.iface).not.toBeNull();
+      expect(st.iface?.rxPackets).toBeGreaterThanOrEqual(st.packets);
+      const extra = counters.snapshot().extra;
+      expect(extra.iface_rx_packets).toBe(st.iface?.rxPackets);
+      for (const name of ['iface_rx_dropped', 'iface_rx_missed', 'iface_rx_fifo']) expect(typeof extra[name]).toBe('number');
+      expect(extra.iface_rx_dropped).toBe(st.iface?.rxDropped);
 
       const finals = flows.filter((f) => !f.interim);
       expect(finals).toHaveLength(2);
@@ -205,6 +217,42 @@ describe('LiveCapture', () => {
         orig_pkts: 1,
         resp_pkts: 1,
       });
+    },
+    20_000,
+  );
+
+  it(
+    isRoot ? 'publishes no interface counters for an interface without statistics files (any), but ack/gap counters' : 'refuses to capture on any without permission',
+    async () => {
+      const counters = new Counters('live');
+      const cap = new LiveCapture({
+        interface: 'any',
+        filter: 'udp and host 127.0.0.99 and port 9',
+        bufferBytes: 8 * 1024 * 1024,
+        counters,
+        onFlow: () => undefined,
+        onIssue: () => undefined,
+      });
+      let err: unknown;
+      try {
+        cap.start();
+        await sleep(1200); // one counter sync
+      } catch (e) {
+        err = e;
+      } finally {
+        cap.stop();
+      }
+      if (!isRoot) {
+        if (err !== undefined) expect((err as Error).message).toContain('needs root or CAP_NET_RAW');
+        return;
+      }
+      expect(err).toBeUndefined();
+      const extra = counters.snapshot().extra;
+      expect(Object.keys(extra).filter((k) => k.startsWith('iface_'))).toEqual([]);
+      expect(extra.ack_events).toBe(0);
+      expect(extra.gap_events).toBe(0);
+      expect(cap.stats().iface).toBeNull();
+      expect(cap.stats().captureLossPercent).toBe(0);
     },
     20_000,
   );
