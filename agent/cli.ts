@@ -259,6 +259,7 @@ export function buildProgram(): Command {
       return n;
     })
     .option('--detectors-only', 'live suite: skip the second flood with the detectors disabled')
+    .option('--host-lo', "live suite: flood the host's lo (MTU 65536) instead of a private network namespace's (MTU 1500)")
     .action(
       async (
         suite: string,
@@ -272,6 +273,7 @@ export function buildProgram(): Command {
           rate?: number;
           bufferMib?: number;
           detectorsOnly?: boolean;
+          hostLo?: boolean;
         },
       ) => {
         const { runBenchSuite } = await import('../bench/index.js');

@@ -22,6 +22,7 @@ export interface BenchOptions {
   rate?: number;
   bufferMib?: number;
   detectorsOnly?: boolean;
+  hostLo?: boolean;
   out: Writable;
 }
 
@@ -106,7 +107,7 @@ export async function runBenchSuite(suite: string, opts: BenchOptions): Promise<
       return;
     }
     case 'live': {
-      const r = await runLiveBench({ count: opts.count, rate: opts.rate, bufferMiB: opts.bufferMib, withoutDetectors: !opts.detectorsOnly, log });
+      const r = await runLiveBench({ count: opts.count, rate: opts.rate, bufferMiB: opts.bufferMib, withoutDetectors: !opts.detectorsOnly, netns: !opts.hostLo, log });
       log('');
       for (const line of formatLiveBench(r)) log(line);
       return;

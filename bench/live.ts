@@ -32,7 +32,7 @@
 // numbers) lost packets at 150 k packets/s now and then: in bursts of 100–600 at random points of
 // the flood, i.e. the capture thread was held up for 10–15 ms while the 1,023-slot ring filled.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -49,6 +49,11 @@ export interface LiveBenchOptions {
   bufferMiB?: number;
   /** Also run the flood with the detectors disabled (default true). */
   withoutDetectors?: boolean;
+  /**
+   * Run agent and sender in a private network namespace whose loopback has MTU 1500, the size of
+   * an Ethernet tap's frames (default true where `ip netns` works); false: the host's lo (MTU 65536).
+   */
+  netns?: boolean;
   /** Where to put the temporary files; default the OS temp dir. */
   dir?: string;
   log: (line: string) => void;
@@ -96,6 +101,8 @@ export interface LiveBenchResult {
   count: number;
   targetRate: number;
   filter: string;
+  /** Where the flood ran. */
+  iface: string;
   runs: LiveBenchRun[];
   notes: string[];
 }
@@ -114,6 +121,39 @@ const DST = '127.0.0.77';
 const FIRST_PORT = 40000;
 const PORTS = 250;
 export const LIVE_FILTER = `udp and dst host ${DST} and dst portrange ${FIRST_PORT}-${FIRST_PORT + 999}`;
+/** MTU of the private namespace's loopback: an Ethernet tap's frame size. */
+const NETNS_MTU = 1500;
+
+/**
+ * A private network namespace for the flood, its loopback up with MTU 1500 (libpcap sizes ring
+ * slots by the MTU, so this is what the capture ring holds on an Ethernet tap, where the host's lo,
+ * MTU 65536, gives one 128 KiB slot per packet). Undefined, with a note, where it cannot be made.
+ */
+function makeNamespace(notes: string[]): string | undefined {
+  const ns = `vigil-bench-${process.pid}`;
+  const add = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
+  if (add.status !== 0) {
+    notes.push(`no private network namespace (ip netns add: ${(add.stderr || add.error?.message || '').trim()}): the flood ran on the host's lo`);
+    return undefined;
+  }
+  const up = spawnSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'mtu', String(NETNS_MTU), 'up'], { encoding: 'utf8' });
+  if (up.status !== 0) {
+    spawnSync('ip', ['netns', 'del', ns]);
+    notes.push(`no private network namespace (lo MTU: ${up.stderr.trim()}): the flood ran on the host's lo`);
+    return undefined;
+  }
+  // libpcap sizes ring slots by the MTU only when the interface does no segmentation or receive
+  // offload (pcap-linux.c); otherwise by the snaplen, 64 KiB. Turn them off, as on a capture NIC.
+  const off = spawnSync('ip', ['netns', 'exec', ns, 'ethtool', '-K', 'lo', 'tso', 'off', 'gso', 'off', 'gro', 'off'], { encoding: 'utf8' });
+  if (off.status !== 0) notes.push(`offloads could not be turned off in the namespace (ethtool: ${(off.stderr || off.error?.message || '').trim()}): ring slots stay 64 KiB`);
+  return ns;
+}
+
+/** Command and arguments that run node with `args`, inside namespace `ns` when given (ip execs node: same pid). */
+function nodeCommand(args: string[], ns: string | undefined): [string, string[]] {
+  return ns ? ['ip', ['netns', 'exec', ns, process.execPath, ...args]] : [process.execPath, args];
+}
+
 /** The goal from issue 5. */
 const TARGET_RATE = 100_000;
 
@@ -145,31 +185,36 @@ export async function runLiveBench(opts: LiveBenchOptions): Promise<LiveBenchRes
       'vigil bench live captures on lo and needs root or CAP_NET_RAW (run it as root, or: setcap cap_net_raw+ep $(readlink -f $(which node)))',
     );
   }
-  const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'vigil-live-bench-'));
   const notes: string[] = [];
+  const ns = opts.netns === false ? undefined : makeNamespace(notes);
+  const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'vigil-live-bench-'));
   const runs: LiveBenchRun[] = [];
   try {
     const variants = opts.withoutDetectors === false ? [true] : [true, false];
     for (const detectors of variants) {
       opts.log(`flood of ${count.toLocaleString('en-US')} packets at ${rate.toLocaleString('en-US')} packets/s, detectors ${detectors ? 'on' : 'off'}`);
-      const run = await floodOnce(join(dir, detectors ? 'with' : 'without'), detectors, count, rate, opts.bufferMiB, opts.log);
+      const run = await floodOnce(join(dir, detectors ? 'with' : 'without'), detectors, count, rate, opts.bufferMiB, ns, opts.log);
       runs.push(run);
       opts.log(
         `  sent ${run.sent.toLocaleString('en-US')} at ${fmt(run.sendRate)}/s, captured ${run.captured.toLocaleString('en-US')} (loss ${run.loss.toLocaleString('en-US')}, ${run.lossPercent.toFixed(3)} %), ${run.flows.toLocaleString('en-US')} flows, ${run.findings} findings`,
       );
     }
     const mib = opts.bufferMiB ?? 128;
-    notes.push(
-      `the agent's ${mib} MiB ring holds about ${(mib * 8).toLocaleString('en-US')} packets on lo (one 128 KiB slot per packet, measured; see bench/live.ts), ` +
-        `${Math.round((mib * 8 * 1000) / Math.max(1, ...runs.map((r) => r.captureRate)))} ms at the highest capture rate here`,
-    );
+    if (!ns) {
+      notes.push(
+        `the agent's ${mib} MiB ring holds about ${(mib * 8).toLocaleString('en-US')} packets on lo (one 128 KiB slot per packet, measured; see bench/live.ts), ` +
+          `${Math.round((mib * 8 * 1000) / Math.max(1, ...runs.map((r) => r.captureRate)))} ms at the highest capture rate here`,
+      );
+    }
     if (runs.some((r) => r.sendRate < 0.9 * rate)) {
       notes.push(`the sender fell short of the target rate ${rate.toLocaleString('en-US')} packets/s (one process, one core; the kernel's loopback delivery is charged to it)`);
     }
     if (runs.some((r) => r.draining === 'read')) notes.push('destination sockets could not stop reading: the sender also received the flood');
-    return { count, targetRate: rate, filter: LIVE_FILTER, runs, notes };
+    const iface = ns ? `lo in a private network namespace (MTU ${NETNS_MTU}, TSO/GSO/GRO off)` : "the host's lo (MTU 65536)";
+    return { count, targetRate: rate, filter: LIVE_FILTER, iface, runs, notes };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    if (ns) spawnSync('ip', ['netns', 'del', ns]);
   }
 }
 
@@ -195,10 +240,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function startAgent(configFile: string, findingsFile: string): AgentChild {
-  const child = spawn(process.execPath, [...nodeArgs('../agent/cli.ts'), 'agent', '--config', configFile, '--findings', findingsFile], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+function startAgent(configFile: string, findingsFile: string, ns: string | undefined): AgentChild {
+  const [cmd, args] = nodeCommand([...nodeArgs('../agent/cli.ts'), 'agent', '--config', configFile, '--findings', findingsFile], ns);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const stderr: string[] = [];
   let partial = '';
   child.stderr?.setEncoding('utf8');
@@ -257,6 +301,7 @@ async function floodOnce(
   count: number,
   rate: number,
   bufferMiB: number | undefined,
+  ns: string | undefined,
   log: (l: string) => void,
 ): Promise<LiveBenchRun> {
   rmSync(dir, { recursive: true, force: true });
@@ -272,7 +317,7 @@ async function floodOnce(
   };
   writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
 
-  const a = startAgent(configFile, findingsFile);
+  const a = startAgent(configFile, findingsFile, ns);
   let alive = true;
   void a.exited.then(() => {
     alive = false;
@@ -301,7 +346,7 @@ async function floodOnce(
 
     const senderOpts: SenderOptions = { count, rate, dst: DST, firstPort: FIRST_PORT, ports: PORTS };
     const cpu0 = cpuSeconds(a.child.pid);
-    const sender = await runChild(nodeArgs('live-sender.ts'), JSON.stringify(senderOpts));
+    const sender = await runChild(nodeArgs('live-sender.ts'), JSON.stringify(senderOpts), ns);
     const cpu1 = cpuSeconds(a.child.pid);
     const s = JSON.parse(sender.trim().split('\n').pop() ?? '') as SenderResult;
 
@@ -384,9 +429,10 @@ function permissionOr(err: Error, stderr: string[]): Error {
   return line ? new LiveBenchPermissionError(line) : err;
 }
 
-function runChild(args: string[], arg: string): Promise<string> {
+function runChild(args: string[], arg: string, ns: string | undefined): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...args, arg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, cmdArgs] = nodeCommand([...args, arg], ns);
+    const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -404,7 +450,7 @@ function fmt(n: number): string {
 export function formatLiveBench(r: LiveBenchResult): string[] {
   const cols = r.runs.map((x) => (x.detectors ? 'detectors on' : 'detectors off'));
   const lines = [
-    `${r.count.toLocaleString('en-US')} UDP datagrams on lo, target ${fmt(r.targetRate)} packets/s; filter: ${r.filter}`,
+    `${r.count.toLocaleString('en-US')} UDP datagrams on ${r.iface}, target ${fmt(r.targetRate)} packets/s; filter: ${r.filter}`,
     '',
     `| measure | ${cols.join(' | ')} |`,
     `|---|${cols.map(() => '---:').join('|')}|`,

@@ -34,6 +34,7 @@
 // worker's isolate and V8 aborts the process (tried: fatal error in node::MakeCallback from
 // Pcap::EmitPacket). Moving the capture off the detectors' thread needs a child process.
 
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
@@ -131,6 +132,31 @@ const DEFAULT_BUFFER = 128 * 1024 * 1024;
 const MAX_BUFFER = 0x7fffffff; // cap passes the size as a C int
 /** Wire length passed for packets that filled the snaplen (cap does not report the real one). */
 const SNAPPED_ORIG_LEN = 0x40000;
+
+const OFFLOAD_FEATURES: readonly [string, string][] = [
+  ['tso', 'tcp-segmentation-offload'],
+  ['gso', 'generic-segmentation-offload'],
+  ['gro', 'generic-receive-offload'],
+  ['lro', 'large-receive-offload'],
+];
+
+/** The offloads that `ethtool -k` output reports on (short names: tso, gso, gro, lro). */
+export function offloadsFromEthtool(text: string): string[] {
+  return OFFLOAD_FEATURES.filter(([, key]) => new RegExp(`^${key}: on`, 'm').test(text)).map(([name]) => name);
+}
+
+/**
+ * Segmentation and receive offloads switched on for `iface` (`ethtool -k`, run with `prefix`
+ * before it, e.g. `ip netns exec NS`); undefined when ethtool is missing or cannot tell. They
+ * matter for capture: with any of them on, libpcap (pcap-linux.c) sizes every slot of the
+ * immediate-mode ring cap uses by the snaplen, 64 KiB, instead of by the MTU.
+ */
+export function offloadsOn(iface: string, prefix: readonly string[] = []): string[] | undefined {
+  const argv = [...prefix, 'ethtool', '-k', iface];
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 5000 });
+  if (r.status !== 0 || !r.stdout) return undefined;
+  return offloadsFromEthtool(r.stdout);
+}
 
 let capModule: CapModule | undefined;
 
@@ -262,6 +288,22 @@ export class LiveCapture {
     }
     this.linkType = lt;
     this.cap = cap;
+
+    if (iface !== 'any') {
+      const on = offloadsOn(iface);
+      if (on && on.length > 0) {
+        // 128 KiB per slot measured on lo: the 64 KiB frame rounded up to libpcap's block size.
+        const slots = Math.floor(bufferBytes / 131072);
+        o.onIssue({
+          component: 'live',
+          file: iface,
+          message:
+            `offloads on (${on.join(', ')}): libpcap then gives every packet a snaplen-sized slot of the capture ring, so its ` +
+            `${Math.round(bufferBytes / 1048576)} MiB hold only ~${slots} packets and a pause of a few milliseconds drops packets; ` +
+            `turn them off on a capture interface: ethtool -K ${iface} ${on.map((x) => `${x} off`).join(' ')}`,
+        });
+      }
+    }
 
     if (o.promiscuous === false) {
       o.onIssue({

@@ -102,7 +102,8 @@ describe('agent with collectors.pcap', () => {
         expect(extra.iface_rx_packets).toBeGreaterThanOrEqual(extra.capture_packets);
         expect(typeof extra.iface_rx_dropped).toBe('number');
         expect(live.a.metrics.counters('pcap').get('live_captures')).toBe(0);
-        expect(live.issues).toEqual([]);
+        // Only the warning about lo's offloads (on by default) may appear.
+        expect(live.issues.filter((i) => !i.message.startsWith('offloads on'))).toEqual([]);
       } finally {
         server.close();
       }
