@@ -1,4 +1,5 @@
-// The `pcap` collector: capture files (read once, checkpointed per file) or a live interface.
+// The `pcap` collector: capture files (read once; the position is the number of connections
+// handed on, so an interrupted file resumes without repeating any) or a live interface.
 // Live capture cannot wait for the detectors: finished flows queue up to `maxQueue` and are
 // handed on in batches every 200 ms; what does not fit is dropped and counted. The capture's
 // counters (packets, interface counters, Zeek-style ack/gap events: see live.ts) are in the
@@ -25,10 +26,20 @@ export interface PcapCollectorContext {
 
 const fileKey = (p: string) => `pcap:file:${path.resolve(p)}`;
 
+/** Position in one capture file: its identity, connections handed on, and whether it is done. */
+interface FileCheckpoint {
+  size: number;
+  mtimeMs: number;
+  delivered?: number;
+  done?: boolean;
+}
+
 export class PcapCollector implements Collector {
   readonly name = 'pcap';
   readonly counters: Counters;
   private live?: LiveCapture;
+  /** Positions accepted by the sink, written by saveCheckpointSync. */
+  private readonly accepted = new Map<string, Required<FileCheckpoint>>();
   private stopper?: AbortController;
 
   constructor(private readonly ctx: PcapCollectorContext) {
@@ -47,14 +58,41 @@ export class PcapCollector implements Collector {
         this.ctx.onIssue({ component: 'pcap', file, message: `cannot read: ${(err as Error).message}` });
         continue;
       }
-      const done = this.ctx.checkpoints?.loadCheckpoint(fileKey(file)) as { size: number; mtimeMs: number } | undefined;
-      if (done && done.size === st.size && done.mtimeMs === st.mtimeMs) continue;
+      const key = fileKey(file);
+      const saved = this.ctx.checkpoints?.loadCheckpoint(key) as FileCheckpoint | undefined;
+      const same = saved !== undefined && saved.size === st.size && saved.mtimeMs === st.mtimeMs;
+      // Checkpoints written before `delivered` existed meant "read to the end".
+      if (same && (saved.done ?? true)) continue;
+      // A file interrupted half-way is read again from its start (the flow table must see every
+      // packet), and the connections the detectors already had are skipped: for the same file the
+      // flow table hands on the same connections in the same order.
+      let skip = same ? (saved.delivered ?? 0) : 0;
+      const position: Required<FileCheckpoint> = { size: st.size, mtimeMs: st.mtimeMs, delivered: 0, done: false };
       await readCaptureFlows(
         [file],
-        { metrics: this.ctx.metrics, onIssue: this.ctx.onIssue, checksums: config.checksums, batchSize, maxFlows: config.maxFlows },
-        (batch) => sink(batch),
+        {
+          metrics: this.ctx.metrics,
+          onIssue: this.ctx.onIssue,
+          checksums: config.checksums,
+          batchSize,
+          maxFlows: config.maxFlows,
+          signal,
+        },
+        async (batch) => {
+          let b = batch;
+          if (skip > 0) {
+            const n = Math.min(skip, b.length);
+            b = b.slice(n);
+            skip -= n;
+            this.counters.add('resumed_skipped', n);
+          }
+          if (b.length > 0) await sink(b);
+          position.delivered += batch.length;
+          this.accepted.set(key, { ...position });
+        },
       );
-      this.ctx.checkpoints?.saveCheckpoint(fileKey(file), { size: st.size, mtimeMs: st.mtimeMs });
+      if (signal.aborted) return;
+      this.accepted.set(key, { ...position, done: true });
     }
     if (config.interface === undefined || signal.aborted) return;
     await this.runLive(config, sink, signal, batchSize);
@@ -120,6 +158,18 @@ export class PcapCollector implements Collector {
   }
 
   async checkpoint(): Promise<void> {
-    // Files are checkpointed when read to their end; a live capture has no position.
+    this.saveCheckpointSync();
+  }
+
+  /**
+   * Writes, synchronously, how far each capture file has been handed on (connections accepted
+   * by the sink, and whether the file was read to its end); called by the agent inside the
+   * transaction that saves the detectors' snapshots, so both describe the same point. A live
+   * capture has no position.
+   */
+  saveCheckpointSync(): void {
+    const store = this.ctx.checkpoints;
+    if (!store) return;
+    for (const [key, value] of this.accepted) store.saveCheckpoint(key, value);
   }
 }

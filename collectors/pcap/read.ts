@@ -19,6 +19,11 @@ export interface ReadCaptureFlowsOptions {
   batchSize?: number;
   maxFlows?: number;
   stdin?: NodeJS.ReadableStream;
+  /**
+   * Stops between reads when aborted: the file's open connections are then NOT reported (they
+   * would be cut short), so what was handed on is a prefix of what a whole read hands on.
+   */
+  signal?: AbortSignal;
 }
 
 const PCAP_MAGICS = new Set([0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a]);
@@ -83,7 +88,7 @@ export async function readCaptureFlows(
     let flows: FlowRecord[] = [];
     // Hands on full batches (all: also the last, partial one).
     const handOn = async (all: boolean): Promise<void> => {
-      while (flows.length >= batchSize || (all && flows.length > 0)) {
+      while ((flows.length >= batchSize || (all && flows.length > 0)) && !opts.signal?.aborted) {
         let batch: FlowRecord[];
         if (flows.length > batchSize) batch = flows.splice(0, batchSize);
         else {
@@ -107,6 +112,7 @@ export async function readCaptureFlows(
       stdin: opts.stdin,
       chunkSize: 8 << 20,
       beforeRead: () => handOn(false),
+      signal: opts.signal,
     };
     await readCapture(path, readOpts, (p) => {
       // Timeouts advance with packet time, once per second of it.
@@ -117,6 +123,7 @@ export async function readCaptureFlows(
       decodePacket(decoded, p.linkType, p.data, p.offset, p.caplen, p.origLen);
       table.packet(p.ts, decoded);
     });
+    if (opts.signal?.aborted) return;
     table.finish();
     await handOn(true);
   }

@@ -40,6 +40,8 @@ export interface CaptureReadOptions {
    * what the packets produced can hand it on asynchronously without buffering a whole file.
    */
   beforeRead?: () => Promise<void> | void;
+  /** Stops reading (between reads) when aborted; the result then says `aborted`. */
+  signal?: AbortSignal;
 }
 
 export interface CaptureReadResult {
@@ -51,6 +53,8 @@ export interface CaptureReadResult {
   bytes: number;
   /** Issues reported for this file. */
   issues: number;
+  /** True when `signal` stopped the read before the end of the input. */
+  aborted?: boolean;
 }
 
 /** Link-layer types (tcpdump.org LINKTYPE_* values) that vigil's packet path knows. */
@@ -143,6 +147,7 @@ export async function readCapture(
     await reader.run(source);
   } catch (err) {
     if (err instanceof SinkFailure) throw err.cause;
+    if (err instanceof ReadAborted) return { ...reader.result(), aborted: true };
     reader.issue(reader.offset(), `cannot read: ${describeError(err)}`, 'read_errors');
   } finally {
     await source.close().catch(() => undefined);
@@ -159,6 +164,9 @@ function u32be(b: Buffer, o: number): number {
 }
 
 /** Wraps an error thrown by onPacket: the consumer's failure is not bad input, and ends the read. */
+/** Thrown between reads when the caller's signal aborted: ends the read quietly. */
+class ReadAborted {}
+
 class SinkFailure {
   constructor(readonly cause: unknown) {}
 }
@@ -358,6 +366,7 @@ class CaptureReader {
     }
     while (this.end - this.start < n) {
       if (this.opts.beforeRead) await this.opts.beforeRead();
+      if (this.opts.signal?.aborted) throw new ReadAborted();
       const got = await this.source.read(this.buf, this.end, this.buf.length - this.end, this.base + this.end);
       if (got <= 0) return false;
       this.end += got;
