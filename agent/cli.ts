@@ -14,7 +14,7 @@ import { ConfigError, formatProblem, loadConfigFile, type ResolvedConfig, resolv
 import { Agent } from './daemon.js';
 import { runDemo } from './demo/run.js';
 import { findingRow, findingToJson, formatTable, TABLE_HEADER } from './findingformat.js';
-import { JsonLinesWriter, ZeekTsvWriter } from './flowformat.js';
+import { JsonLinesWriter, ZEEK_CONN_COLUMNS, ZEEK_IP_PROTO_COLUMN, ZeekTsvWriter } from './flowformat.js';
 import { expandInputs, InputError } from './inputs.js';
 import { formatIssue, IssueLog } from './issues.js';
 import { MetricsRegistry } from './metrics.js';
@@ -138,11 +138,13 @@ export function buildProgram(): Command {
       const files = expandInputs(inputs);
       const issues = makeIssueLog();
       const metrics = new MetricsRegistry();
-      const writer = opts.format === 'zeek' ? new ZeekTsvWriter(process.stdout) : new JsonLinesWriter(process.stdout);
       // Standard input may hold a capture or a conn.log: its first bytes decide.
       let stdin: { capture: boolean; stream: Readable } | undefined;
       if (files.includes('-')) stdin = await peekCapture(process.stdin);
       const isCapture = (f: string) => (f === '-' ? (stdin?.capture ?? false) : isCaptureFile(f));
+      // Flows made from packets carry ip_proto, as Zeek 7's conn.log: its column is then written.
+      const fields = files.some(isCapture) ? [...ZEEK_CONN_COLUMNS.map((c) => c.name), ZEEK_IP_PROTO_COLUMN.name] : undefined;
+      const writer = opts.format === 'zeek' ? new ZeekTsvWriter(process.stdout, { fields }) : new JsonLinesWriter(process.stdout);
       // Consecutive files of one kind are read together, in the order given.
       for (let i = 0; i < files.length; ) {
         const capture = isCapture(files[i]);

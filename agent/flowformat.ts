@@ -36,13 +36,16 @@ export const ZEEK_CONN_COLUMNS: readonly ConnColumn[] = [
   { name: 'tunnel_parents', type: 'set[string]' },
 ];
 
+/** The column Zeek 7 added after tunnel_parents; written for flows made from packets. */
+export const ZEEK_IP_PROTO_COLUMN: ConnColumn = { name: 'ip_proto', type: 'count' };
+
 /** Columns Zeek's policy scripts add (protocols/conn/vlan-logging); written only when asked. */
 export const ZEEK_VLAN_COLUMNS: readonly ConnColumn[] = [
   { name: 'vlan', type: 'int' },
   { name: 'inner_vlan', type: 'int' },
 ];
 
-const ALL_COLUMNS = new Map([...ZEEK_CONN_COLUMNS, ...ZEEK_VLAN_COLUMNS].map((c) => [c.name, c]));
+const ALL_COLUMNS = new Map([...ZEEK_CONN_COLUMNS, ZEEK_IP_PROTO_COLUMN, ...ZEEK_VLAN_COLUMNS].map((c) => [c.name, c]));
 
 export interface FlowWriter {
   /** Writes what comes before the first record (the TSV header); optional, write() does it too. */
@@ -186,6 +189,7 @@ export function jsonLine(r: FlowRecord): string {
     resp_pkts: r.resp_pkts,
     resp_ip_bytes: r.resp_ip_bytes,
     tunnel_parents: r.tunnel_parents,
+    ip_proto: r.ip_proto,
     vlan: r.vlan,
     inner_vlan: r.inner_vlan,
   })}\n`;
@@ -225,6 +229,7 @@ const CELLS: Record<string, Cell> = {
   resp_pkts: (r) => count(r.resp_pkts),
   resp_ip_bytes: (r) => count(r.resp_ip_bytes),
   tunnel_parents: (r) => zeekSet(r.tunnel_parents),
+  ip_proto: (r) => count(r.ip_proto),
   vlan: (r) => count(r.vlan),
   inner_vlan: (r) => count(r.inner_vlan),
 };

@@ -119,6 +119,8 @@ export interface FlowRecord {
   resp_ip_bytes?: number;
   /** Uids of the tunnel connections this one was carried in (Zeek's `tunnel_parents` set). */
   tunnel_parents?: string[];
+  /** IP protocol number of the connection (6, 17, 1, 58, 132…): Zeek 7's `ip_proto` column. */
+  ip_proto?: number;
   /** Outer 802.1Q VLAN id, when Zeek's vlan logging is on or the capture saw a tag. */
   vlan?: number;
   /** Inner 802.1Q VLAN id (QinQ). */

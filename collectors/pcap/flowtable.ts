@@ -1300,6 +1300,7 @@ export class FlowTable {
       }
     }
     rec.conn_state = connState(f);
+    rec.ip_proto = proto;
     rec.missed_bytes = f.missed;
     if (f.hlen > 0) rec.history = f.history();
     rec.orig_pkts = o.pkts;

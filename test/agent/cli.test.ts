@@ -103,8 +103,8 @@ describe('vigil command line', () => {
     expect(r.stderr).toBe('');
     const key = (l: string) => {
       const c = l.split('\t');
-      // 5-tuple, duration, bytes, state, missed bytes, history, packets and IP bytes
-      return [c[2], c[3], c[4], c[5], c[6], c[8], c[9], c[10], c[11], c[14], c[15], c[16], c[17], c[18], c[19]].join(' ');
+      // 5-tuple, duration, bytes, state, missed bytes, history, packets and IP bytes, ip_proto
+      return [c[2], c[3], c[4], c[5], c[6], c[8], c[9], c[10], c[11], c[14], c[15], c[16], c[17], c[18], c[19], c[21]].join(' ');
     };
     const ours = r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map(key).sort();
     const zeek = fs
@@ -114,6 +114,9 @@ describe('vigil command line', () => {
       .map(key)
       .sort();
     expect(ours).toEqual(zeek);
+    // Zeek 7's header: the 21 classic columns, then ip_proto.
+    const fieldsLine = (t: string) => t.split('\n').find((l) => l.startsWith('#fields'));
+    expect(fieldsLine(r.stdout)).toBe(fieldsLine(fs.readFileSync(path.join(dir, 'conn.log'), 'utf8')));
     // The same capture on standard input (`-`): recognised by its magic number.
     const piped = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'agent/cli.ts'), 'flows', '--checksums', 'ignore', '-'], {
       cwd: root,
