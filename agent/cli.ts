@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Command, CommanderError, Option } from 'commander';
+import type { BenchOptions } from '../bench/index.js';
 import { isCaptureFile, peekCapture, readCaptureFlows } from '../collectors/pcap/read.js';
 import type { FlowRecord } from '../collectors/record.js';
 import { readZeekFiles } from '../collectors/zeek/read.js';
@@ -24,6 +25,18 @@ import { packageInfo } from './version.js';
 
 /** Bad usage or input: printed as one line, exit code 2. */
 class UsageError extends Error {}
+
+/** A commander option parser for a whole number in [min, max], with a usage error naming the option. */
+function wholeNumber(option: string, min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? (min > 0 ? ` >= ${min}` : '') : ` from ${min} to ${max}`;
+      throw new UsageError(`${option} must be a whole number${range}, got "${v}"`);
+    }
+    return n;
+  };
+}
 
 const SHOWN_ISSUES = 20;
 
@@ -224,59 +237,28 @@ export function buildProgram(): Command {
       'which benchmark: zeek (conn.log parsing vs awk, jq), hub (summaries stored per second) beacon (labelled beacon set, vigil vs the RITA v5 score) pcap (capture → flows vs nfpcapd, softflowd, argus) or live (a loopback flood captured by a running agent; root or CAP_NET_RAW)',
       'zeek',
     )
-    .option('--lines <n>', 'lines in the generated conn.log (zeek suite)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1000) throw new UsageError(`--lines must be a whole number >= 1000, got "${v}"`);
-      return n;
-    })
+    .option('--lines <n>', 'lines in the generated conn.log (zeek suite)', wholeNumber('--lines', 1000))
     .option('--scale <x>', 'size of the generated set (beacon suite; 1 = 58 k pairs, 2.8 M connections)', (v) => {
       const n = Number(v);
       if (!(n > 0 && n <= 4)) throw new UsageError(`--scale must be a number in (0, 4], got "${v}"`);
       return n;
     })
-    .option('--seed <n>', 'seed of the generated set (beacon suite)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new UsageError(`--seed must be a whole number, got "${v}"`);
-      return n;
-    })
+    .option('--seed <n>', 'seed of the generated set (beacon suite)', wholeNumber('--seed', 0))
     .option('--fit', 'beacon suite: fit the score weights on training seeds and print the model instead')
-    .option('--packets <n>', 'packets in the generated capture (pcap suite, default 3,000,000)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 10_000) throw new UsageError(`--packets must be a whole number >= 10000, got "${v}"`);
-      return n;
-    })
-    .option('--count <n>', 'datagrams in the loopback flood (live suite, default 1,000,000)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1000) throw new UsageError(`--count must be a whole number >= 1000, got "${v}"`);
-      return n;
-    })
-    .option('--rate <pps>', 'target send rate of the flood, packets/s (live suite, default 150,000)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1000) throw new UsageError(`--rate must be a whole number >= 1000, got "${v}"`);
-      return n;
-    })
-    .option('--buffer-mib <n>', "live suite: the agent's capture ring, MiB (collectors.pcap.bufferMiB; default the agent's 128)", (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 8 || n > 4096) throw new UsageError(`--buffer-mib must be a whole number from 8 to 4096, got "${v}"`);
-      return n;
-    })
+    .option('--packets <n>', 'packets in the generated capture (pcap suite, default 3,000,000)', wholeNumber('--packets', 10_000))
+    .option('--count <n>', 'datagrams in the loopback flood (live suite, default 1,000,000)', wholeNumber('--count', 1000))
+    .option('--rate <pps>', 'target send rate of the flood, packets/s (live suite, default 150,000)', wholeNumber('--rate', 1000))
+    .option(
+      '--buffer-mib <n>',
+      "live suite: the agent's capture ring, MiB (collectors.pcap.bufferMiB; default the agent's 128)",
+      wholeNumber('--buffer-mib', 8, 4096),
+    )
     .option('--detectors-only', 'live suite: skip the second flood with the detectors disabled')
     .option('--host-lo', "live suite: flood the host's lo (MTU 65536) instead of a private network namespace's (MTU 1500)")
     .action(
       async (
         suite: string,
-        opts: {
-          lines?: number;
-          scale?: number;
-          seed?: number;
-          fit?: boolean;
-          packets?: number;
-          count?: number;
-          rate?: number;
-          bufferMib?: number;
-          detectorsOnly?: boolean;
-          hostLo?: boolean;
-        },
+        opts: Omit<BenchOptions, 'out'>,
       ) => {
         const { runBenchSuite } = await import('../bench/index.js');
         await runBenchSuite(suite, { ...opts, out: process.stdout });
