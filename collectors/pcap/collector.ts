@@ -32,6 +32,8 @@ interface FileCheckpoint {
   mtimeMs: number;
   delivered?: number;
   done?: boolean;
+  /** The flow-table settings the file was read with: another setting may give other connections. */
+  settings?: string;
 }
 
 export class PcapCollector implements Collector {
@@ -66,8 +68,16 @@ export class PcapCollector implements Collector {
       // A file interrupted half-way is read again from its start (the flow table must see every
       // packet), and the connections the detectors already had are skipped: for the same file the
       // flow table hands on the same connections in the same order.
-      let skip = same ? (saved.delivered ?? 0) : 0;
-      const position: Required<FileCheckpoint> = { size: st.size, mtimeMs: st.mtimeMs, delivered: 0, done: false };
+      const settings = `checksums=${config.checksums} maxFlows=${config.maxFlows}`;
+      let skip = same && saved.settings === settings ? (saved.delivered ?? 0) : 0;
+      if (same && saved.settings !== settings && (saved.delivered ?? 0) > 0) {
+        this.ctx.onIssue({
+          component: 'pcap',
+          file,
+          message: `flow settings changed since this file was partly read (${saved.settings} -> ${settings}): reading it again from the start; its first ${saved.delivered} connection(s) reach the detectors again`,
+        });
+      }
+      const position: Required<FileCheckpoint> = { size: st.size, mtimeMs: st.mtimeMs, delivered: 0, done: false, settings };
       await readCaptureFlows(
         [file],
         {

@@ -14,8 +14,9 @@
 // - packets dropped in the kernel's capture ring (libpcap's ps_drop, the packet socket's
 //   tp_drops) are NOT visible: cap 0.2.1 has no pcap_stats. A ring that overflows because this
 //   process is too slow loses packets silently. cap's immediate mode makes libpcap use fixed ring
-//   slots sized by snaplen and MTU: on lo (MTU 65536) one 128 KiB slot per packet, so the default
-//   128 MiB ring holds ~1,000 packets there (measured; see bench/live.ts);
+//   slots, sized by the MTU only when the interface has no segmentation or receive offload, by
+//   the snaplen otherwise: one 128 KiB slot per packet (measured on lo, see bench/live.ts), so the
+//   default 128 MiB ring holds ~1,000 packets. start() warns when offloads are on (ethtool -k);
 // - the interface's own counters (/sys/class/net/<iface>/statistics: rx_packets, rx_dropped,
 //   rx_missed_errors, rx_fifo_errors) are read at start and every second and published as deltas
 //   since start (`iface_rx_packets`, `iface_rx_dropped`, `iface_rx_missed`, `iface_rx_fifo`). They

@@ -26,16 +26,32 @@ const ident = (r: VigilRecord) => {
   return JSON.stringify(rest);
 };
 
-function collector(state: StateStore) {
+function collector(state: StateStore, extra: Record<string, unknown> = {}, onIssue?: (message: string) => void) {
   return new PcapCollector({
-    config: pcapCollectorConfigSchema.parse({ files: [file] }),
+    config: pcapCollectorConfigSchema.parse({ files: [file], ...extra }),
     checkpoints: state,
     metrics: new MetricsRegistry(),
     onIssue: (i) => {
-      throw new Error(`unexpected issue: ${i.message}`);
+      if (!onIssue) throw new Error(`unexpected issue: ${i.message}`);
+      onIssue(i.message);
     },
     batchSize: 100,
   });
+}
+
+/** Reads until the first batch, then stops as the agent does, saving the checkpoint. */
+async function interrupted(statePath: string): Promise<string[]> {
+  const state = StateStore.open(statePath);
+  const got: string[] = [];
+  const stop = new AbortController();
+  const c = collector(state);
+  await c.start(async (b) => {
+    got.push(...b.map(ident));
+    stop.abort();
+  }, stop.signal);
+  c.saveCheckpointSync();
+  state.close();
+  return got;
 }
 
 describe('PcapCollector file positions', () => {
@@ -50,21 +66,12 @@ describe('PcapCollector file positions', () => {
 
     // Interrupted after the first batch: the agent saves its checkpoint and stops.
     const statePath = path.join(tmp, 'state.sqlite');
-    let state = StateStore.open(statePath);
-    const first: string[] = [];
-    const stop = new AbortController();
-    const c1 = collector(state);
-    await c1.start(async (b) => {
-      first.push(...b.map(ident));
-      stop.abort();
-    }, stop.signal);
-    c1.saveCheckpointSync();
-    state.close();
+    const first = await interrupted(statePath);
     expect(first.length).toBeGreaterThan(0);
     expect(first.length).toBeLessThan(whole.length);
 
     // Restart: the rest, and only the rest.
-    state = StateStore.open(statePath);
+    let state = StateStore.open(statePath);
     const second: string[] = [];
     const c2 = collector(state);
     await c2.start(async (b) => void second.push(...b.map(ident)), new AbortController().signal);
@@ -79,5 +86,21 @@ describe('PcapCollector file positions', () => {
     await collector(state).start(async (b) => void third.push(...b.map(ident)), new AbortController().signal);
     state.close();
     expect(third).toEqual([]);
+  });
+
+  it('reads a partly read file again from its start when the flow settings changed, and says so', async () => {
+    const statePath = path.join(tmp, 'changed.sqlite');
+    const first = await interrupted(statePath);
+    expect(first.length).toBeGreaterThan(0);
+    const state = StateStore.open(statePath);
+    const messages: string[] = [];
+    const again: string[] = [];
+    const c = collector(state, { maxFlows: 150_000 }, (m) => messages.push(m));
+    await c.start(async (b) => void again.push(...b.map(ident)), new AbortController().signal);
+    state.close();
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain('flow settings changed since this file was partly read');
+    expect(c.counters.get('resumed_skipped')).toBe(0);
+    expect(again.slice(0, first.length)).toEqual(first);
   });
 });
