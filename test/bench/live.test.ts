@@ -31,13 +31,16 @@ describe('vigil bench live', () => {
       const run = r.runs[0];
       expect(run.detectors).toBe(true);
       expect(run.sent).toBe(20_000);
-      expect(run.captured).toBeGreaterThan(0);
-      expect(run.captured + run.loss).toBe(run.sent);
+      // In the private namespace (MTU 1500, offloads off) the agent's 128 MiB ring has room for far
+      // more than 20,000 packets, so even a stalled agent catches up: nothing may be lost, however
+      // slow or busy the machine (this is not a timing assertion).
+      expect(r.iface).toContain('private network namespace');
+      expect(run.captured).toBe(run.sent);
+      expect(run.loss).toBe(0);
       // 20 packets per flow, 500 at a time: 1,000 flows, all reported by the agent at the latest
       // when it stops, and all through the detectors.
       expect(run.senderFlows).toBe(1000);
-      expect(run.flows).toBeGreaterThan(0);
-      expect(run.flows).toBeLessThanOrEqual(run.senderFlows);
+      expect(run.flows).toBe(run.senderFlows);
       expect(run.detectorRecords).toBe(run.flows - run.queueDropped);
       expect(run.draining).toBe('stopped');
       expect(run.ifaceRxPackets).toBeGreaterThanOrEqual(run.captured);
