@@ -232,7 +232,7 @@ export class Agent {
         for (const d of this.detectors) {
           state.saveSnapshot(d.name, { schemaVersion: 1, eventTime: pipeline.watermark, state: d.snapshot() });
         }
-        if (this.collector instanceof ZeekCollector || this.collector instanceof PcapCollector) this.collector.saveCheckpointSync();
+        this.collector?.saveCheckpointSync();
       });
     } catch (err) {
       this.metrics.counters('state').errors++;

@@ -237,29 +237,25 @@ export function generatePcap(file: string, opts: GeneratePcapOptions): GenerateP
     return Math.floor(rlog(40000, 600000));
   };
 
-  /** Server sends size bytes in MSS segments; the client ACKs every second one. */
-  const serverData = (s: TcpScript, size: number, firstDt: number, gap: number) => {
+  /**
+   * One side sends size bytes in MSS segments; the other ACKs every second one (the client after
+   * 50 µs, the server after 100 µs).
+   */
+  const sendData = (s: TcpScript, fromServer: boolean, size: number, firstDt: number, gap: number) => {
     let left = size;
     let seg = 0;
     let dt = firstDt;
     while (left > 0) {
       const len = Math.min(MSS, left);
       left -= len;
-      s.s(left === 0 ? PSH | ACK : ACK, len, dt);
+      const flags = left === 0 ? PSH | ACK : ACK;
+      if (fromServer) s.s(flags, len, dt);
+      else s.c(flags, len, dt);
       dt = gap;
-      if (++seg % 2 === 0 || left === 0) s.c(ACK, 0, 0.00005);
-    }
-  };
-  const clientData = (s: TcpScript, size: number, firstDt: number, gap: number) => {
-    let left = size;
-    let seg = 0;
-    let dt = firstDt;
-    while (left > 0) {
-      const len = Math.min(MSS, left);
-      left -= len;
-      s.c(left === 0 ? PSH | ACK : ACK, len, dt);
-      dt = gap;
-      if (++seg % 2 === 0 || left === 0) s.s(ACK, 0, 0.0001);
+      if (++seg % 2 === 0 || left === 0) {
+        if (fromServer) s.c(ACK, 0, 0.00005);
+        else s.s(ACK, 0, 0.0001);
+      }
     }
   };
 
@@ -317,11 +313,11 @@ export function generatePcap(file: string, opts: GeneratePcapOptions): GenerateP
         const think = e === 0 ? 0.0002 : rlog(0.05, 3);
         if (!beacon && rnd() < 0.06) {
           // An upload: the client sends the bulk.
-          clientData(s, Math.floor(rlog(5000, 300000)), think, gap);
+          sendData(s, false, Math.floor(rlog(5000, 300000)), think, gap);
           s.s(PSH | ACK, ri(100, 600), r);
         } else {
-          clientData(s, beacon ? ri(150, 320) : ri(200, 900), think, gap);
-          serverData(s, beacon ? ri(80, 600) : responseSize(), r, gap);
+          sendData(s, false, beacon ? ri(150, 320) : ri(200, 900), think, gap);
+          sendData(s, true, beacon ? ri(80, 600) : responseSize(), r, gap);
         }
         if ((kind === 'rsto' || kind === 'rstr') && e === 0) break;
       }

@@ -3,6 +3,7 @@
 // tail collectors block on it; live capture cannot, so it counts what it had to drop.
 
 import type { Counters } from '../agent/metrics.js';
+import type { CheckpointStore } from '../agent/state.js';
 import type { VigilRecord } from './record.js';
 
 /** Takes one batch; resolves when the batch has been processed (or durably queued). */
@@ -21,8 +22,26 @@ export interface Collector {
   /** Asks the collector to stop; resolves when in-flight work is done. */
   stop(): Promise<void>;
   /**
-   * Persists the position up to which every record has been accepted by the sink, so that a
-   * restart resumes with no record lost and none read twice.
+   * Writes, synchronously, the position up to which every record has been accepted by the sink
+   * (every batch whose sink promise has resolved), so that a restart resumes with no record lost
+   * and none read twice. The agent calls it between batches inside the transaction that saves the
+   * detectors' snapshots, `state.transaction(() => { snapshots(); collector.saveCheckpointSync(); })`,
+   * so records and positions commit together.
    */
-  checkpoint(): Promise<void>;
+  saveCheckpointSync(): void;
+}
+
+/** Per checkpoint key, the saved form of what the sink has accepted of that input. */
+export class AcceptedPositions {
+  private readonly positions = new Map<string, unknown>();
+
+  set(key: string, value: unknown): void {
+    this.positions.set(key, value);
+  }
+
+  /** Writes every accepted position (nothing without a store). */
+  saveTo(store: CheckpointStore | undefined): void {
+    if (!store) return;
+    for (const [key, value] of this.positions) store.saveCheckpoint(key, value);
+  }
 }

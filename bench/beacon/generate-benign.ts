@@ -4,13 +4,10 @@
 // streaming, backups, cloud storage, failed retries, API clients).
 
 import {
-  type AddressBook,
   type Dest,
-  type FlowSink,
   type Host,
   type Interval,
   type PairMeta,
-  type Rand,
   clipIntervals,
   randAlnum,
   smallDur,
@@ -18,15 +15,10 @@ import {
   DAY,
   HOUR,
   localMidnight,
+  type GeneratorContext,
 } from './generate-util.js';
 
-export interface BenignContext {
-  r: Rand;
-  book: AddressBook;
-  sink: FlowSink;
-  hosts: Host[];
-  w0: number;
-  w1: number;
+export interface BenignContext extends GeneratorContext {
   subnet: number;
   org: string;
 }

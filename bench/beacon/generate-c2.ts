@@ -19,6 +19,7 @@ import {
   smallDur,
   wordDomain,
   HOUR,
+  type GeneratorContext,
 } from './generate-util.js';
 
 export const FAMILIES = ['cobaltstrike', 'symmetric', 'sliver', 'mythic'] as const;
@@ -165,14 +166,7 @@ function newServer(r: Rand, book: AddressBook, family: string): C2Server {
   return { family, transport, dest, users: 0 };
 }
 
-export interface C2Context {
-  r: Rand;
-  book: AddressBook;
-  sink: FlowSink;
-  hosts: Host[];
-  w0: number;
-  w1: number;
-}
+export type C2Context = GeneratorContext;
 
 export function generateC2(ctx: C2Context, combos: Combo[]): void {
   const { r, hosts } = ctx;

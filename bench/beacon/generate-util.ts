@@ -519,3 +519,13 @@ export function smallDur(r: Rand, d: Dest, ob: number, rb: number, tls: boolean)
   const rtts = (tls ? 3 : 2) + Math.ceil((ob + rb) / 60000);
   return d.rtt * rtts * r.u(0.95, 1.3) + r.u(0.005, 0.12) + (ob + rb) / r.u(2e6, 1.2e7);
 }
+
+/** What every traffic generator of the set works with: randomness, addresses, the sink, the hosts and the window [w0, w1). */
+export interface GeneratorContext {
+  r: Rand;
+  book: AddressBook;
+  sink: FlowSink;
+  hosts: Host[];
+  w0: number;
+  w1: number;
+}

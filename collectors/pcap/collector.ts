@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { IssueHandler } from '../../agent/issues.js';
 import type { Counters, MetricsRegistry } from '../../agent/metrics.js';
 import type { CheckpointStore } from '../../agent/state.js';
-import type { Collector, RecordSink } from '../collector.js';
+import { AcceptedPositions, type Collector, type RecordSink } from '../collector.js';
 import type { FlowRecord } from '../record.js';
 import type { PcapCollectorConfig } from './config.js';
 import { LiveCapture } from './live.js';
@@ -40,8 +40,8 @@ export class PcapCollector implements Collector {
   readonly name = 'pcap';
   readonly counters: Counters;
   private live?: LiveCapture;
-  /** Positions accepted by the sink, written by saveCheckpointSync. */
-  private readonly accepted = new Map<string, Required<FileCheckpoint>>();
+  /** Positions accepted by the sink (per file: a FileCheckpoint), written by saveCheckpointSync. */
+  private readonly accepted = new AcceptedPositions();
   private stopper?: AbortController;
 
   constructor(private readonly ctx: PcapCollectorContext) {
@@ -167,19 +167,11 @@ export class PcapCollector implements Collector {
     this.stopper?.abort();
   }
 
-  async checkpoint(): Promise<void> {
-    this.saveCheckpointSync();
-  }
-
   /**
-   * Writes, synchronously, how far each capture file has been handed on (connections accepted
-   * by the sink, and whether the file was read to its end); called by the agent inside the
-   * transaction that saves the detectors' snapshots, so both describe the same point. A live
-   * capture has no position.
+   * See Collector.saveCheckpointSync: how far each capture file has been handed on (connections
+   * accepted by the sink, and whether the file was read to its end). A live capture has no position.
    */
   saveCheckpointSync(): void {
-    const store = this.ctx.checkpoints;
-    if (!store) return;
-    for (const [key, value] of this.accepted) store.saveCheckpoint(key, value);
+    this.accepted.saveTo(this.ctx.checkpoints);
   }
 }

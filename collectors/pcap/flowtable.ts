@@ -530,23 +530,7 @@ export class FlowTable {
     const proto = L.proto;
     const sa = this.sa;
     const da = this.da;
-    let version = L.version;
-    if (version === 4) {
-      sa[0] = sa[1] = da[0] = da[1] = 0;
-      sa[2] = da[2] = 0;
-      sa[3] = L.src4;
-      da[3] = L.dst4;
-    } else {
-      for (let k = 0; k < 4; k++) {
-        sa[k] = L.src6[k];
-        da[k] = L.dst6[k];
-      }
-      // Zeek treats IPv4-mapped addresses as IPv4.
-      if (sa[0] === 0 && sa[1] === 0 && sa[2] === 0xffff && da[0] === 0 && da[1] === 0 && da[2] === 0xffff) {
-        sa[2] = da[2] = 0;
-        version = 4;
-      }
-    }
+    const version = this.loadAddresses(L);
     let sp = 0;
     let dp = 0;
     let oneWay = false;
@@ -606,6 +590,29 @@ export class FlowTable {
       ep.size = 0;
     }
     return flow;
+  }
+
+  /** Copies the layer's addresses into the scratch tuple (sa, da); returns the IP version Zeek sees. */
+  private loadAddresses(L: IpLayer): number {
+    const sa = this.sa;
+    const da = this.da;
+    if (L.version === 4) {
+      sa[0] = sa[1] = da[0] = da[1] = 0;
+      sa[2] = da[2] = 0;
+      sa[3] = L.src4;
+      da[3] = L.dst4;
+      return 4;
+    }
+    for (let k = 0; k < 4; k++) {
+      sa[k] = L.src6[k];
+      da[k] = L.dst6[k];
+    }
+    // Zeek treats IPv4-mapped addresses as IPv4.
+    if (sa[0] === 0 && sa[1] === 0 && sa[2] === 0xffff && da[0] === 0 && da[1] === 0 && da[2] === 0xffff) {
+      sa[2] = da[2] = 0;
+      return 4;
+    }
+    return 6;
   }
 
   private lookup(h: number, proto: number, sp: number, dp: number, oneWay: boolean): Flow | null {
@@ -1234,16 +1241,17 @@ export class FlowTable {
    * the unordered pair of outer addresses, forgotten after Tunnel::ip_tunnel_timeout (24 h) idle.
    */
   private ipTunnel(ts: number, L: IpLayer): IpTunnel {
-    let a0 = 0, a1 = 0, a2 = 0, a3 = L.src4 >>> 0, b0 = 0, b1 = 0, b2 = 0, b3 = L.dst4 >>> 0;
-    if (L.version === 6) {
-      [a0, a1, a2, a3] = [L.src6[0], L.src6[1], L.src6[2], L.src6[3]];
-      [b0, b1, b2, b3] = [L.dst6[0], L.dst6[1], L.dst6[2], L.dst6[3]];
-    }
-    // Order the pair so that both directions find one tunnel.
-    if (a0 > b0 || (a0 === b0 && (a1 > b1 || (a1 === b1 && (a2 > b2 || (a2 === b2 && a3 > b3)))))) {
-      [a0, a1, a2, a3, b0, b1, b2, b3] = [b0, b1, b2, b3, a0, a1, a2, a3];
-    }
-    const h = mix(mix(mix(mix(L.version, a0 ^ b0), a1 ^ b1), a2 ^ b2), mix(a3, b3));
+    const version = this.loadAddresses(L);
+    // Order the pair so that both directions find one tunnel (no allocation: this runs per packet).
+    const sa = this.sa;
+    const da = this.da;
+    let k = 0;
+    while (k < 3 && sa[k] === da[k]) k++;
+    const lo = sa[k] <= da[k] ? sa : da;
+    const hi = lo === sa ? da : sa;
+    const a0 = lo[0], a1 = lo[1], a2 = lo[2], a3 = lo[3];
+    const b0 = hi[0], b1 = hi[1], b2 = hi[2], b3 = hi[3];
+    const h = mix(mix(mix(mix(version, a0 ^ b0), a1 ^ b1), a2 ^ b2), mix(a3, b3));
     const head = this.tunnels.get(h);
     for (let t = head; t; t = t.next) {
       if (t.a0 === a0 && t.a1 === a1 && t.a2 === a2 && t.a3 === a3 && t.b0 === b0 && t.b1 === b1 && t.b2 === b2 && t.b3 === b3) {

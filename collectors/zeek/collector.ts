@@ -6,7 +6,7 @@ import type { Clock } from '../../agent/clock.js';
 import type { IssueHandler } from '../../agent/issues.js';
 import type { Counters, MetricsRegistry } from '../../agent/metrics.js';
 import type { CheckpointStore } from '../../agent/state.js';
-import type { Collector, RecordSink } from '../collector.js';
+import { AcceptedPositions, type Collector, type RecordSink } from '../collector.js';
 import type { FlowRecord } from '../record.js';
 import { type ArchiveFile, compareArchiveFiles, listArchive, parseArchiveName } from './backfill.js';
 import { parseConfigTime, type ZeekCollectorConfig } from './config.js';
@@ -72,8 +72,7 @@ export const checkpointKeys = {
 export class ZeekCollector implements Collector {
   readonly name = 'zeek';
   readonly counters: Counters;
-  /** Per checkpoint key, the saved form of what the sink has accepted of that input. */
-  private readonly accepted = new Map<string, unknown>();
+  private readonly accepted = new AcceptedPositions();
   private stopper?: AbortController;
   private running?: Promise<void>;
   private sinkQueue: Promise<void> = Promise.resolve();
@@ -109,20 +108,9 @@ export class ZeekCollector implements Collector {
     await this.running;
   }
 
-  async checkpoint(): Promise<void> {
-    this.saveCheckpointSync();
-  }
-
-  /**
-   * Writes, synchronously, the position of everything the sink has accepted: every batch whose
-   * sink promise has resolved. Call it outside the sink (or at the start of the next sink call)
-   * inside the caller's own transaction, `state.transaction(() => { ownWrites();
-   * collector.saveCheckpointSync(); })`, and records and positions commit together.
-   */
+  /** See Collector.saveCheckpointSync: call it outside the sink (or at the start of the next sink call). */
   saveCheckpointSync(): void {
-    const store = this.ctx.checkpoints;
-    if (!store) return;
-    for (const [key, value] of this.accepted) store.saveCheckpoint(key, value);
+    this.accepted.saveTo(this.ctx.checkpoints);
   }
 
   // --- the stages -----------------------------------------------------------------------------
